@@ -1,0 +1,9 @@
+"""textcell: what language models know about genes, for single-cell RNA-seq analysis."""
+
+from importlib.metadata import version as _version
+
+from . import datasets, genes, tl
+from ._settings import settings
+
+__version__ = _version("textcell")
+__all__ = ["datasets", "genes", "settings", "tl"]

@@ -1,0 +1,32 @@
+"""Process-wide settings: cache location, progress bars, parallelism."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+
+def _default_cache_dir() -> Path:
+    override = os.environ.get("TEXTCELL_CACHE_DIR")
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_cache_dir("textcell", appauthor=False))
+
+
+@dataclass
+class Settings:
+    """Mutable settings shared by every textcell call.
+
+    ``cache_dir`` defaults to the platform's user cache folder; the environment
+    variable ``TEXTCELL_CACHE_DIR`` overrides it (read when textcell is imported).
+    """
+
+    cache_dir: Path = field(default_factory=_default_cache_dir)
+    progress: bool = True
+    n_jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+
+settings = Settings()

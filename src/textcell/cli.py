@@ -1,0 +1,300 @@
+"""The ``textcell`` command line: one table of subcommands mirroring the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import TextcellError
+
+logger = logging.getLogger("textcell")
+
+
+@dataclass(frozen=True)
+class Command:
+    path: tuple[str, ...]
+    help: str
+    run: Callable[[argparse.Namespace], int]
+    args: Sequence[tuple[tuple[str, ...], dict]] = field(default_factory=tuple)
+
+
+def _arg(*flags: str, **kwargs) -> tuple[tuple[str, ...], dict]:
+    return flags, kwargs
+
+
+CORPUS_ARG = _arg("--corpus", type=Path, help="corpus file (default: the bundled human corpus)")
+SUMMARIES_ARG = _arg(
+    "--summaries", type=Path, help="RefSeq summaries (JSONL/TSV from `textcell corpus fetch-ncbi`)"
+)
+SPECIES_ARG = _arg("--species", default="auto", help="human, mouse or auto (default: auto)")
+
+
+def _corpus(args: argparse.Namespace):
+    from .genes import GeneCorpus
+
+    corpus = GeneCorpus.load(args.corpus)
+    return corpus.with_summaries(args.summaries) if getattr(args, "summaries", None) else corpus
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from . import datasets, tl
+    from .genes import GeneResolver
+
+    corpus = _corpus(args)
+    adata = datasets.pbmc68k_reduced()
+    print(f"pbmc68k_reduced (scanpy's bundled data): {adata.n_obs:,} cells × {adata.n_vars:,} genes")
+    tl.resolve_genes(adata, resolver=GeneResolver(corpus))
+    coverage = adata.uns["textcell_genes"]["coverage"]
+    print(_report_text(adata))
+    var = adata.var
+    matched = var[var["textcell_genes_entrez"] != ""]
+    texts = corpus.render(matched["textcell_genes_entrez"], view=args.view)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = matched[["textcell_genes_entrez", "textcell_genes_symbol", "textcell_genes_route"]].copy()
+    table.columns = ["entrez", "symbol", "route"]
+    table["text"] = texts
+    from ._io import atomic_write
+
+    with atomic_write(args.out / "genes.tsv", "w") as handle:
+        table.to_csv(handle, sep="\t", index_label="var_name")
+    with atomic_write(args.out / "coverage.json", "w") as handle:
+        json.dump(coverage, handle, indent=2)
+    print(f"\nExample {args.view!r} texts:")
+    for symbol in ("CD3E", "MS4A1", "CD14", "NKG7"):
+        hits = table.index[table["symbol"] == symbol]
+        if len(hits):
+            print(f"- {table.loc[hits[0], 'text']}\n")
+    print(
+        f"Wrote {len(table):,} gene texts to {args.out / 'genes.tsv'} "
+        f"and the coverage report to {args.out / 'coverage.json'}"
+    )
+    return 0
+
+
+def _report_text(adata) -> str:
+    from .genes.ids import CoverageReport
+
+    return str(CoverageReport.from_dict(adata.uns["textcell_genes"]["coverage"]))
+
+
+def _genes_describe(args: argparse.Namespace) -> int:
+    from .genes import GeneResolver
+
+    corpus = _corpus(args)
+    queries = list(dict.fromkeys(args.genes))
+    result = GeneResolver(corpus).resolve(queries, species=args.species)
+    for query, row in result.table.iterrows():
+        if row["entrez"]:
+            via = "" if row["route"] == "symbol" else f"  [{query} → {row['symbol']} via {row['route']}]"
+            print(corpus.render([row["entrez"]], view=args.view)[0] + via)
+        elif row["route"] == "ambiguous":
+            print(f"{query}: ambiguous, could be {row['candidates'].replace(';', ', ')}")
+        else:
+            print(f"{query}: not found in the corpus")
+    return 0 if len(result.matched) == len(queries) else 1
+
+
+def _genes_resolve(args: argparse.Namespace) -> int:
+    import anndata as ad
+
+    from . import tl
+    from .genes import GeneResolver
+
+    path = args.h5ad
+    if not path.is_file():
+        raise TextcellError(f"{path} does not exist.")
+    try:
+        adata = ad.read_h5ad(path, backed="r" if args.backed else None)
+    except (OSError, KeyError) as exc:
+        raise TextcellError(f"Could not read {path} as an h5ad file: {exc}") from exc
+    if args.backed:
+        adata = adata.to_memory()
+    tl.resolve_genes(adata, species=args.species, layer=args.layer, resolver=GeneResolver(_corpus(args)))
+    if args.json:
+        print(json.dumps(adata.uns["textcell_genes"]["coverage"], indent=2))
+    else:
+        print(_report_text(adata))
+    if args.output:
+        from ._io import atomic_write
+
+        columns = [c for c in adata.var.columns if c.startswith("textcell_genes_")]
+        with atomic_write(args.output, "w") as handle:
+            adata.var[columns].to_csv(handle, sep="\t", index_label="var_name")
+        print(f"Wrote the gene mapping to {args.output}")
+    return 0
+
+
+def _corpus_build(args: argparse.Namespace) -> int:
+    from .genes.build import build
+
+    manifest = build(args.source, output=args.output, paths=args.files, download=not args.no_download)
+    print(json.dumps(manifest, indent=2))
+    return 0
+
+
+def _corpus_info(args: argparse.Namespace) -> int:
+    corpus = _corpus(args)
+    info = {
+        "version": corpus.version,
+        "sources": corpus.sources,
+        "counts": corpus.counts(),
+        "summaries": len(corpus.summaries),
+    }
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def _corpus_fetch_ncbi(args: argparse.Namespace) -> int:
+    from .genes.ncbi import fetch_summaries, write_summaries_jsonl
+
+    corpus = _corpus(args)
+    cols = corpus.columns
+    if args.genes:
+        from .genes import GeneResolver
+
+        ids = list(GeneResolver(corpus).resolve(list(dict.fromkeys(args.genes))).matched)
+    else:
+        types = {"protein-coding"} if args.protein_coding else None
+        ids = [e for e, t in zip(cols["entrez"], cols["type"], strict=True) if types is None or t in types]
+    summaries = fetch_summaries(ids, api_key=args.api_key, email=args.email)
+    path = write_summaries_jsonl(summaries, args.output)
+    have = sum(bool(s.summary) for s in summaries.values())
+    print(f"Fetched {len(summaries):,} of {len(ids):,} genes ({have:,} with a summary) → {path}")
+    return 0
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        ("demo",),
+        "resolve and describe the genes of scanpy's bundled pbmc68k_reduced",
+        _demo,
+        (
+            _arg("--out", type=Path, default=Path("textcell-demo"), help="output folder"),
+            _arg("--view", default="card", help="text view: name, card, summary or full"),
+            CORPUS_ARG,
+            SUMMARIES_ARG,
+        ),
+    ),
+    Command(
+        ("genes", "describe"),
+        "print the text of genes",
+        _genes_describe,
+        (
+            _arg("genes", nargs="+", help="symbols, synonyms, Ensembl or Entrez IDs"),
+            _arg("--view", default="card", help="text view: name, card, summary or full"),
+            SPECIES_ARG,
+            CORPUS_ARG,
+            SUMMARIES_ARG,
+        ),
+    ),
+    Command(
+        ("genes", "resolve"),
+        "resolve the var_names of an h5ad file; print the coverage report",
+        _genes_resolve,
+        (
+            _arg("h5ad", type=Path, help="AnnData file"),
+            _arg("--layer", help="layer for the expression-coverage figure (default X)"),
+            _arg("--json", action="store_true", help="print the report as JSON"),
+            _arg("--output", type=Path, help="write the mapping (TSV)"),
+            _arg("--backed", action="store_true", help="open the file backed (large files)"),
+            SPECIES_ARG,
+            CORPUS_ARG,
+        ),
+    ),
+    Command(
+        ("corpus", "build"),
+        "build the gene corpus from NCBI Gene + GO",
+        _corpus_build,
+        (
+            _arg(
+                "--source",
+                choices=("debian", "ncbi"),
+                default="debian",
+                help="debian: Bioconductor SQLite files from Debian packages; ncbi: NCBI/GO files",
+            ),
+            _arg(
+                "--files",
+                nargs="+",
+                help="source files (debian: org.Hs.eg.sqlite GO.sqlite; ncbi: gene_info gene2go "
+                "go-basic.obo); fetched when omitted",
+            ),
+            _arg("--no-download", action="store_true", help="never download sources"),
+            _arg("-o", "--output", type=Path, required=True, help="corpus file to write (.json.gz)"),
+        ),
+    ),
+    Command(
+        ("corpus", "info"),
+        "print the corpus version, sources and counts",
+        _corpus_info,
+        (CORPUS_ARG, SUMMARIES_ARG),
+    ),
+    Command(
+        ("corpus", "fetch-ncbi"),
+        "fetch RefSeq summaries from NCBI E-utilities (resumable)",
+        _corpus_fetch_ncbi,
+        (
+            _arg("genes", nargs="*", help="genes to fetch (default: every gene in the corpus)"),
+            _arg("--protein-coding", action="store_true", help="only protein-coding genes"),
+            _arg(
+                "-o",
+                "--output",
+                type=Path,
+                required=True,
+                help="summaries file (.jsonl or .jsonl.gz)",
+            ),
+            _arg("--api-key", help="NCBI API key (default: $NCBI_API_KEY); allows 10 requests/s"),
+            _arg("--email", help="contact address NCBI asks tools to send"),
+            CORPUS_ARG,
+        ),
+    ),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="textcell", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    groups: dict[tuple[str, ...], argparse._SubParsersAction] = {
+        (): parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    }
+    for command in COMMANDS:
+        for depth in range(1, len(command.path)):
+            prefix = command.path[:depth]
+            if prefix not in groups:
+                sub = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} commands")
+                groups[prefix] = sub.add_subparsers(dest=f"command_{depth}", required=True, metavar="COMMAND")
+        sub = groups[command.path[:-1]].add_parser(
+            command.path[-1], help=command.help, description=command.help
+        )
+        for flags, kwargs in command.args:
+            sub.add_argument(*flags, **kwargs)
+        sub.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    if args.quiet:
+        from ._settings import settings
+
+        settings.progress = False
+    try:
+        return args.run(args)
+    except TextcellError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; cached work is kept and a rerun resumes", file=sys.stderr)
+        return 130

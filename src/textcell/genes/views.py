@@ -1,0 +1,93 @@
+"""Text views: how a gene record becomes the text that gets embedded.
+
+Each view has a version; its id (``card@1``) goes into provenance and cache keys, so a
+change to how a view renders must bump its version and never mixes with older vectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import InputError
+from .corpus import GeneRecord
+
+MAX_TERMS_PER_ASPECT = 10
+MAX_ALIASES = 8
+GENE_TYPE_WORDS = {
+    "protein-coding": "protein-coding gene",
+    "ncRNA": "non-coding RNA gene",
+    "pseudo": "pseudogene",
+    "biological-region": "biological region",
+    "unknown": "gene of unknown type",
+    "other": "gene",
+}
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    version: int
+    description: str
+    render: Callable[[GeneRecord], str]
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def _name(record: GeneRecord) -> str:
+    return f"{record.symbol}: {record.name}"
+
+
+def _card(record: GeneRecord) -> str:
+    kind = GENE_TYPE_WORDS.get(record.gene_type, f"{record.gene_type} gene")
+    parts = [f"{record.symbol} ({record.name}) is a {kind}"]
+    if record.cytoband or record.chromosome:
+        parts[0] += f" at {record.cytoband or 'chromosome ' + record.chromosome}"
+    parts[0] += "."
+    if record.aliases:
+        parts.append("Also known as " + ", ".join(record.aliases[:MAX_ALIASES]) + ".")
+    for label, terms in (
+        ("Biological process", record.go_bp),
+        ("Molecular function", record.go_mf),
+        ("Cellular component", record.go_cc),
+    ):
+        if terms:
+            parts.append(f"{label}: " + "; ".join(terms[:MAX_TERMS_PER_ASPECT]) + ".")
+    return " ".join(parts)
+
+
+def _summary(record: GeneRecord) -> str:
+    if record.summary:
+        return f"{record.symbol} ({record.name}): {record.summary}"
+    return _card(record)
+
+
+def _full(record: GeneRecord) -> str:
+    if record.summary:
+        return f"{_summary(record)} {_card(record)}"
+    return _card(record)
+
+
+VIEWS: dict[str, View] = {
+    v.name: v
+    for v in (
+        View("name", 1, "symbol and full name", _name),
+        View("card", 1, "name, aliases, type, location and the most specific GO terms", _card),
+        View("summary", 1, "RefSeq summary where one exists, otherwise the card", _summary),
+        View("full", 1, "RefSeq summary followed by the card", _full),
+    )
+}
+
+
+def get_view(view: str | View) -> View:
+    """The view called ``view`` (``"card"`` or ``"card@1"``); an unknown name lists the valid ones."""
+    if isinstance(view, View):
+        return view
+    name, _, version = str(view).partition("@")
+    found = VIEWS.get(name)
+    if found is None or (version and version != str(found.version)):
+        valid = ", ".join(v.id for v in VIEWS.values())
+        raise InputError(f"Unknown text view {view!r}; valid views: {valid}.")
+    return found

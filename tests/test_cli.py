@@ -1,0 +1,76 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+import textcell
+from textcell.cli import main
+
+
+def test_console_entry_point_runs(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "textcell", "genes", "describe", "AARS", "--view", "name"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "AARS1: alanyl-tRNA synthetase 1  [AARS → AARS1 via previous_symbol]"
+
+
+def test_describe_reports_ambiguous_and_missing_genes(capsys):
+    assert main(["genes", "describe", "CD3E", "CD16", "NOTAGENE"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("CD3E (CD3 epsilon subunit")
+    assert out[1] == "CD16: ambiguous, could be FCGR3A, FCGR3B"
+    assert out[2] == "NOTAGENE: not found in the corpus"
+
+
+def test_describe_summary_view_with_summaries_file(capsys, refseq_summaries):
+    assert main(["genes", "describe", "TP53", "--view", "summary", "--summaries", str(refseq_summaries)]) == 0
+    assert capsys.readouterr().out.startswith("TP53 (tumor protein p53): ")
+
+
+def test_resolve_prints_the_coverage_report(tmp_path, capsys):
+    adata = textcell.datasets.pbmc68k_reduced()
+    adata.write_h5ad(tmp_path / "pbmc.h5ad")
+    assert main(["genes", "resolve", str(tmp_path / "pbmc.h5ad"), "--output", str(tmp_path / "map.tsv")]) == 0
+    out = capsys.readouterr().out
+    assert "identifiers matched" in out
+    assert "total expression covered" in out
+    header = (tmp_path / "map.tsv").read_text().splitlines()[0]
+    assert header == "var_name\ttextcell_genes_entrez\ttextcell_genes_symbol\ttextcell_genes_route"
+    assert main(["genes", "resolve", str(tmp_path / "pbmc.h5ad"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_total"] == adata.n_vars
+
+
+@pytest.mark.parametrize("content", [None, b"not an h5ad file"])
+def test_resolve_bad_file_is_a_clear_error(tmp_path, capsys, content):
+    path = tmp_path / "data.h5ad"
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["genes", "resolve", str(path)]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_demo_writes_gene_texts_and_coverage(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "Gene ID coverage" in out
+    lines = (tmp_path / "demo" / "genes.tsv").read_text().splitlines()
+    coverage = json.loads((tmp_path / "demo" / "coverage.json").read_text())
+    assert len(lines) - 1 == coverage["n_matched"]
+    assert lines[0] == "var_name\tentrez\tsymbol\troute\ttext"
+
+
+def test_corpus_info(capsys, corpus):
+    assert main(["corpus", "info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["version"] == corpus.version
+    assert info["counts"] == corpus.counts()
+
+
+def test_corpus_build_without_sources_or_download_fails_clearly(tmp_path, capsys):
+    assert main(["corpus", "build", "--no-download", "-o", str(tmp_path / "c.json.gz")]) == 2
+    assert "No SQLite files given" in capsys.readouterr().err

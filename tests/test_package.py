@@ -1,0 +1,50 @@
+"""The conventions every tool follows (after scanpy's tests/test_package_structure.py)."""
+
+import inspect
+import subprocess
+import sys
+
+import pytest
+
+import textcell
+
+TOOLS = [getattr(textcell.tl, name) for name in textcell.tl.__all__]
+
+
+@pytest.mark.parametrize("tool", TOOLS, ids=lambda f: f.__name__)
+def test_tools_take_adata_first_then_keyword_only_options(tool):
+    params = list(inspect.signature(tool).parameters.values())
+    assert params[0].name == "adata"
+    assert params[0].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:])
+    names = {p.name for p in params}
+    assert {"key_added", "copy"} <= names
+    assert inspect.signature(tool).parameters["copy"].default is False
+    assert tool.__doc__
+    assert "Parameters" in tool.__doc__
+
+
+def test_import_has_no_side_effects():
+    code = (
+        "import logging, sys; import textcell; "
+        "assert not logging.getLogger('textcell').handlers; assert not logging.getLogger().handlers; "
+        "assert 'scanpy' not in sys.modules, 'scanpy imported eagerly'; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
+
+
+def test_errors_share_one_base():
+    from textcell import errors
+
+    for name in (
+        "InputError",
+        "GeneIdError",
+        "CorpusError",
+        "CacheError",
+        "BackendError",
+        "RateLimitError",
+        "AuthError",
+        "ResponseError",
+    ):
+        assert issubclass(getattr(errors, name), errors.TextcellError)
