@@ -31,6 +31,7 @@ CORPUS_ARG = _arg("--corpus", type=Path, help="corpus file (default: the bundled
 SUMMARIES_ARG = _arg(
     "--summaries", type=Path, help="RefSeq summaries (JSONL/TSV from `textcell corpus fetch-ncbi`)"
 )
+VIEW_ARG = _arg("--view", default="card", help="text view: name, card, summary or full")
 SPECIES_ARG = _arg("--species", default="auto", help="human, mouse or auto (default: auto)")
 
 
@@ -178,7 +179,7 @@ COMMANDS: tuple[Command, ...] = (
         _demo,
         (
             _arg("--out", type=Path, default=Path("textcell-demo"), help="output folder"),
-            _arg("--view", default="card", help="text view: name, card, summary or full"),
+            VIEW_ARG,
             CORPUS_ARG,
             SUMMARIES_ARG,
         ),
@@ -189,7 +190,7 @@ COMMANDS: tuple[Command, ...] = (
         _genes_describe,
         (
             _arg("genes", nargs="+", help="symbols, synonyms, Ensembl or Entrez IDs"),
-            _arg("--view", default="card", help="text view: name, card, summary or full"),
+            VIEW_ARG,
             SPECIES_ARG,
             CORPUS_ARG,
             SUMMARIES_ARG,
