@@ -74,3 +74,42 @@ def test_corpus_info(capsys, corpus):
 def test_corpus_build_without_sources_or_download_fails_clearly(tmp_path, capsys):
     assert main(["corpus", "build", "--no-download", "-o", str(tmp_path / "c.json.gz")]) == 2
     assert "No SQLite files given" in capsys.readouterr().err
+
+
+@pytest.fixture
+def esummary(refseq_summaries):
+    from ncbi_server import FakeEsummary
+    from textcell.genes.corpus import read_table
+
+    records = [r for r in read_table(refseq_summaries) if r["symbol"] in {"TP53", "CD3E", "MS4A1"}]
+    with FakeEsummary(records) as server:
+        yield server
+
+
+def test_fetch_ncbi_writes_summaries_that_load_into_the_corpus(esummary, tmp_path, capsys, corpus):
+    out = tmp_path / "summaries.jsonl.gz"
+    args = ["corpus", "fetch-ncbi", "TP53", "CD3E", "MS4A1", "-o", str(out), "--base-url", esummary.base_url]
+    assert main(args) == 0
+    assert "3 with a summary" in capsys.readouterr().out
+    assert corpus.with_summaries(out).record("7157").summary.startswith("This gene encodes")
+
+
+def test_fetch_ncbi_failure_leaves_no_output_file(esummary, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(textcell.settings, "cache_dir", tmp_path / "cache")
+    esummary.always = "html"
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "summaries.jsonl"
+    args = [
+        "corpus",
+        "fetch-ncbi",
+        "TP53",
+        "-o",
+        str(out),
+        "--base-url",
+        esummary.base_url,
+        "--max-retries",
+        "0",
+    ]
+    assert main(args) == 2
+    assert "HTML instead of JSON" in capsys.readouterr().err
+    assert list((tmp_path / "out").iterdir()) == []

@@ -22,31 +22,41 @@ def get_matrix(adata: ad.AnnData, layer: str | None = None):
     return adata.layers[layer]
 
 
+CHUNK_ROWS = 20_000
+
+
 def gene_totals(adata: ad.AnnData, layer: str | None = None) -> np.ndarray | None:
     """Total expression of each gene, or ``None`` when the values cannot be summed meaningfully.
 
-    Scaled data (negative values) is not expression; then ``adata.raw`` is used when it holds
-    the same genes, otherwise ``None``.
+    Reads backed files in chunks of rows. Scaled data (negative values) is not expression;
+    then ``adata.raw`` is used when it holds the same genes, otherwise ``None``.
     """
     matrix = get_matrix(adata, layer)
     if matrix is None:
         return None
-    if _has_negative(matrix):
-        raw = adata.raw
-        if layer is None and raw is not None and raw.var_names.equals(adata.var_names):
-            matrix = raw.X
-        else:
-            logger.warning(
-                "The expression values include negatives (scaled data?); "
-                "expression coverage is not reported. Pass a counts layer."
-            )
-            return None
-    totals = np.asarray(matrix.sum(axis=0), dtype=float).ravel()
+    totals, negative = _column_sums(matrix, adata.n_obs)
+    if negative:
+        raw = adata.raw if layer is None else None
+        if raw is not None and raw.var_names.equals(adata.var_names):
+            totals, negative = _column_sums(raw.X, adata.n_obs)
+    if negative:
+        logger.warning(
+            "The expression values include negatives (scaled data?); "
+            "expression coverage is not reported. Pass a counts layer."
+        )
+        return None
     if not np.isfinite(totals).all():
         raise InputError("The expression matrix contains NaN or infinite values.")
     return totals
 
 
-def _has_negative(matrix) -> bool:
-    data = matrix.data if sparse.issparse(matrix) else np.asarray(matrix)
-    return data.size > 0 and float(np.nanmin(data)) < 0
+def _column_sums(matrix, n_obs: int) -> tuple[np.ndarray, bool]:
+    """Column sums over row chunks, and whether any value is negative."""
+    totals = np.zeros(matrix.shape[1])
+    negative = False
+    for start in range(0, n_obs, CHUNK_ROWS):
+        block = matrix[start : start + CHUNK_ROWS]
+        values = block.data if sparse.issparse(block) else np.asarray(block)
+        negative = negative or (values.size > 0 and float(np.nanmin(values)) < 0)
+        totals += np.asarray(block.sum(axis=0), dtype=float).ravel()
+    return totals, negative

@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import TextcellError
+from .errors import InputError, TextcellError
+from .genes.ncbi import EUTILS_URL
 
 logger = logging.getLogger("textcell")
 
@@ -111,13 +112,11 @@ def _genes_resolve(args: argparse.Namespace) -> int:
 
     path = args.h5ad
     if not path.is_file():
-        raise TextcellError(f"{path} does not exist.")
+        raise InputError(f"{path} does not exist.")
     try:
-        adata = ad.read_h5ad(path, backed="r" if args.backed else None)
+        adata = ad.read_h5ad(path, backed="r")
     except (OSError, KeyError) as exc:
-        raise TextcellError(f"Could not read {path} as an h5ad file: {exc}") from exc
-    if args.backed:
-        adata = adata.to_memory()
+        raise InputError(f"Could not read {path} as an h5ad file: {exc}") from exc
     tl.resolve_genes(adata, species=args.species, layer=args.layer, resolver=GeneResolver(_corpus(args)))
     if args.json:
         print(json.dumps(adata.uns["textcell_genes"]["coverage"], indent=2))
@@ -165,7 +164,9 @@ def _corpus_fetch_ncbi(args: argparse.Namespace) -> int:
     else:
         types = {"protein-coding"} if args.protein_coding else None
         ids = [e for e, t in zip(cols["entrez"], cols["type"], strict=True) if types is None or t in types]
-    summaries = fetch_summaries(ids, api_key=args.api_key, email=args.email)
+    summaries = fetch_summaries(
+        ids, api_key=args.api_key, email=args.email, base_url=args.base_url, max_retries=args.max_retries
+    )
     path = write_summaries_jsonl(summaries, args.output)
     have = sum(bool(s.summary) for s in summaries.values())
     print(f"Fetched {len(summaries):,} of {len(ids):,} genes ({have:,} with a summary) → {path}")
@@ -205,7 +206,6 @@ COMMANDS: tuple[Command, ...] = (
             _arg("--layer", help="layer for the expression-coverage figure (default X)"),
             _arg("--json", action="store_true", help="print the report as JSON"),
             _arg("--output", type=Path, help="write the mapping (TSV)"),
-            _arg("--backed", action="store_true", help="open the file backed (large files)"),
             SPECIES_ARG,
             CORPUS_ARG,
         ),
@@ -253,6 +253,8 @@ COMMANDS: tuple[Command, ...] = (
             ),
             _arg("--api-key", help="NCBI API key (default: $NCBI_API_KEY); allows 10 requests/s"),
             _arg("--email", help="contact address NCBI asks tools to send"),
+            _arg("--base-url", default=EUTILS_URL, help="E-utilities base URL (a mirror or proxy)"),
+            _arg("--max-retries", type=int, default=6, help="retries per batch (default 6)"),
             CORPUS_ARG,
         ),
     ),

@@ -62,3 +62,16 @@ def test_nan_expression_fails_clearly():
     adata.var_names = ["CD3E", "MS4A1"]
     with pytest.raises(InputError, match="NaN"):
         textcell.tl.resolve_genes(adata)
+
+
+def test_backed_file_gives_the_same_coverage_in_chunks(shared_data, monkeypatch):
+    from textcell import _validation
+
+    path = shared_data / "cells" / "pbmc_3tech.h5ad"
+    in_memory = textcell.tl.resolve_genes(ad.read_h5ad(path), copy=True).uns["textcell_genes"]
+    monkeypatch.setattr(_validation, "CHUNK_ROWS", 300)
+    backed = ad.read_h5ad(path, backed="r")
+    textcell.tl.resolve_genes(backed)
+    coverage = backed.uns["textcell_genes"]["coverage"]
+    assert coverage["expression_fraction"] == pytest.approx(in_memory["coverage"]["expression_fraction"])
+    assert coverage["expression_fraction"] >= 0.95
