@@ -20,3 +20,8 @@ def progress(
 ) -> Iterator[T]:
     """Iterate with a progress bar unless progress bars are switched off."""
     return iter(tqdm(iterable, total=total, desc=desc, unit=unit, disable=not settings.progress, leave=False))
+
+
+def progress_bar(*, total: int, desc: str = "", unit: str = "it") -> tqdm:
+    """A progress bar to ``update()`` by hand (use it as a context manager)."""
+    return tqdm(total=total, desc=desc, unit=unit, disable=not settings.progress, leave=False)

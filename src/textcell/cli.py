@@ -33,6 +33,7 @@ SUMMARIES_ARG = _arg(
     "--summaries", type=Path, help="RefSeq summaries (JSONL/TSV from `textcell corpus fetch-ncbi`)"
 )
 VIEW_ARG = _arg("--view", default="card", help="text view: name, card, summary or full")
+MODEL_ARG = _arg("--model", default="all-MiniLM-L6-v2", help="embedding model (default all-MiniLM-L6-v2)")
 SPECIES_ARG = _arg("--species", default="auto", help="human, mouse or auto (default: auto)")
 
 
@@ -105,18 +106,10 @@ def _genes_describe(args: argparse.Namespace) -> int:
 
 
 def _genes_resolve(args: argparse.Namespace) -> int:
-    import anndata as ad
-
     from . import tl
     from .genes import GeneResolver
 
-    path = args.h5ad
-    if not path.is_file():
-        raise InputError(f"{path} does not exist.")
-    try:
-        adata = ad.read_h5ad(path, backed="r")
-    except (OSError, KeyError) as exc:
-        raise InputError(f"Could not read {path} as an h5ad file: {exc}") from exc
+    adata = _read_h5ad(args.h5ad)
     tl.resolve_genes(adata, species=args.species, layer=args.layer, resolver=GeneResolver(_corpus(args)))
     if args.json:
         print(json.dumps(adata.uns["textcell_genes"]["coverage"], indent=2))
@@ -173,6 +166,96 @@ def _corpus_fetch_ncbi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _embed_genes(args: argparse.Namespace) -> int:
+    from . import tl
+    from .embed import get_embedder, plan_texts
+
+    adata = _read_h5ad(args.h5ad)
+    corpus = _corpus(args)
+    embedder = get_embedder(args.model, corpus=corpus, view=args.view, trusted=args.trust_pickle)
+    if args.dry_run:
+        from .genes import GeneResolver
+
+        matched = GeneResolver(corpus).resolve(adata.var_names, species=args.species).matched
+        if not hasattr(embedder, "embed_batch"):
+            print(f"{embedder.model_id}: a gene-keyed table; nothing is embedded or sent.")
+            return 0
+        print(plan_texts(embedder, corpus.render(list(dict.fromkeys(matched)), view=args.view)))
+        return 0
+    if args.output is None:
+        raise InputError("Pass -o/--output for the result (or --dry-run to only count).")
+    adata = adata.to_memory() if adata.isbacked else adata
+    tl.embed_genes(
+        adata,
+        model=embedder,
+        view=args.view,
+        corpus=corpus,
+        species=args.species,
+        key_added=args.key_added,
+    )
+    params = adata.uns[args.key_added]["params"]
+    print(
+        f"Embedded {params['n_embedded']:,} of {params['n_genes']:,} genes with {params['model']} "
+        f"({params['dim']}-d, view {params['view']}); {params['n_missing']:,} without an embedding."
+    )
+    from ._io import atomic_path
+
+    with atomic_path(args.output) as tmp:
+        adata.write_h5ad(tmp)
+    print(f"Wrote {args.output}")
+    return 0
+
+
+def _read_h5ad(path: Path):
+    import anndata as ad
+
+    if not path.is_file():
+        raise InputError(f"{path} does not exist.")
+    try:
+        return ad.read_h5ad(path, backed="r")
+    except (OSError, KeyError) as exc:
+        raise InputError(f"Could not read {path} as an h5ad file: {exc}") from exc
+
+
+def _genes_similar(args: argparse.Namespace) -> int:
+    from .embed import GeneEmbeddings
+
+    corpus = _corpus(args)
+    cols = corpus.columns
+    universe = [e for e, t in zip(cols["entrez"], cols["type"], strict=True) if t == "protein-coding"]
+    embeddings = GeneEmbeddings.build(
+        [*args.genes, *universe], model=args.model, view=args.view, corpus=corpus
+    )
+    for gene in args.genes:
+        table = embeddings.most_similar(gene, k=args.k)
+        print(
+            f"{gene}: "
+            + ", ".join(f"{s} ({c:.3f})" for s, c in zip(table["symbol"], table["cosine"], strict=True))
+        )
+    return 0
+
+
+def _cache_info(args: argparse.Namespace) -> int:
+    from ._settings import settings
+    from .embed import cache_info
+
+    entries = cache_info()
+    print(f"Vector cache: {settings.cache_dir / 'vectors'}")
+    for e in entries:
+        print(f"  {e.fingerprint}  {e.model_id}  {e.vectors:,} vectors of {e.dim}-d  {e.bytes / 1e6:.1f} MB")
+    if not entries:
+        print("  (empty)")
+    return 0
+
+
+def _cache_clear(args: argparse.Namespace) -> int:
+    from .embed import clear_cache
+
+    removed = clear_cache(fingerprint=args.fingerprint)
+    print(f"Removed {removed} cache file(s).")
+    return 0
+
+
 COMMANDS: tuple[Command, ...] = (
     Command(
         ("demo",),
@@ -209,6 +292,51 @@ COMMANDS: tuple[Command, ...] = (
             SPECIES_ARG,
             CORPUS_ARG,
         ),
+    ),
+    Command(
+        ("embed-genes",),
+        "embed the genes of an h5ad file into varm",
+        _embed_genes,
+        (
+            _arg("h5ad", type=Path, help="AnnData file"),
+            _arg("-o", "--output", type=Path, help="h5ad file to write"),
+            MODEL_ARG,
+            VIEW_ARG,
+            _arg("--key-added", default="textcell", help="key in varm/uns (default textcell)"),
+            _arg(
+                "--dry-run",
+                action="store_true",
+                help="count texts, cache hits, tokens and cost; send nothing",
+            ),
+            _arg(
+                "--trust-pickle",
+                action="store_true",
+                help="allow a pickled precomputed table (runs its code)",
+            ),
+            SPECIES_ARG,
+            CORPUS_ARG,
+            SUMMARIES_ARG,
+        ),
+    ),
+    Command(
+        ("genes", "similar"),
+        "the protein-coding genes whose embeddings are closest to each gene",
+        _genes_similar,
+        (
+            _arg("genes", nargs="+", help="genes to query"),
+            _arg("-k", type=int, default=10, help="neighbours to list (default 10)"),
+            MODEL_ARG,
+            VIEW_ARG,
+            CORPUS_ARG,
+            SUMMARIES_ARG,
+        ),
+    ),
+    Command(("cache", "info"), "list the cached vectors per model", _cache_info, ()),
+    Command(
+        ("cache", "clear"),
+        "delete cached vectors",
+        _cache_clear,
+        (_arg("--fingerprint", help="only this embedder's vectors (see `textcell cache info`)"),),
     ),
     Command(
         ("corpus", "build"),

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from .._http import RetryableError, retry_after, snippet, transport_failure, with_retries
 from .._io import atomic_write
 from .._progress import logger, progress
 from .._settings import settings
@@ -30,8 +31,6 @@ MAX_BATCH = 200
 # NCBI allows 3 requests/s without an API key and 10/s with one; keep a little margin.
 _INTERVAL_NO_KEY = 0.35
 _INTERVAL_KEY = 0.11
-_MAX_DELAY = 60.0
-_SNIPPET = 80
 
 
 @dataclass(frozen=True)
@@ -45,15 +44,6 @@ class GeneSummary:
     symbol: str
     name: str
     summary: str
-
-
-class _AttemptError(Exception):
-    """One attempt failed in a way worth retrying; the message says what came back."""
-
-    def __init__(self, message: str, error: type[BackendError], retry_after: float | None = None):
-        super().__init__(message)
-        self.error = error
-        self.retry_after = retry_after
 
 
 def fetch_summaries(
@@ -222,16 +212,12 @@ class _Session:
 
     def post(self, batch: list[str]) -> dict:
         data = self.params | {"id": ",".join(batch)}
-        for attempt in range(self.max_retries + 1):
-            try:
-                return self._attempt(data)
-            except _AttemptError as failure:
-                last = failure
-            if attempt < self.max_retries:
-                delay = min(last.retry_after or self.backoff * 2**attempt, _MAX_DELAY)
-                logger.info("%s; retrying in %.2g s.", last, delay)
-                time.sleep(delay)
-        raise last.error(f"{last}, on all {self.max_retries + 1} attempts. {self.advice}")
+        return with_retries(
+            lambda: self._attempt(data),
+            max_retries=self.max_retries,
+            backoff=self.backoff,
+            advice=self.advice,
+        )
 
     def _attempt(self, data: dict[str, str]) -> dict:
         wait = self._next - time.monotonic()
@@ -241,15 +227,14 @@ class _Session:
         try:
             response = self.client.post(self.url, data=data, timeout=self.timeout)
         except httpx.TransportError as exc:
-            message = f"The connection to NCBI failed ({type(exc).__name__}: {exc})"
-            raise _AttemptError(message, BackendError) from exc
+            raise transport_failure("NCBI", exc) from exc
         status, text = response.status_code, response.text
         if status == 429:
             message = f"NCBI answered 'too many requests' (HTTP 429; {self._snippet(text)})"
-            raise _AttemptError(message, RateLimitError, _retry_after(response))
+            raise RetryableError(message, RateLimitError, retry_after(response))
         if status >= 500:
             message = f"NCBI answered HTTP {status} ({self._snippet(text)})"
-            raise _AttemptError(message, BackendError, _retry_after(response))
+            raise RetryableError(message, BackendError, retry_after(response))
         if status >= 400:
             if "api key" in text.lower() and "api_key" in self.params:
                 raise AuthError(
@@ -263,15 +248,15 @@ class _Session:
             html = text.lstrip().startswith("<")
             what = "HTML instead of JSON" if html else "truncated or invalid JSON"
             message = f"NCBI answered with {what} ({self._snippet(text)})"
-            raise _AttemptError(message, ResponseError) from exc
+            raise RetryableError(message, ResponseError) from exc
         error = payload.get("error") if isinstance(payload, dict) else None
         if error is not None:
             message = f"NCBI answered with an error instead of results: {self._redact(str(error))!r}"
             limited = "rate limit" in str(error).lower()
-            raise _AttemptError(message, RateLimitError if limited else ResponseError)
+            raise RetryableError(message, RateLimitError if limited else ResponseError)
         if not isinstance(payload, dict) or not isinstance(payload.get("result"), dict):
             message = f"NCBI answered without results ({self._snippet(text)})"
-            raise _AttemptError(message, ResponseError)
+            raise RetryableError(message, ResponseError)
         return payload
 
     def _redact(self, text: str) -> str:
@@ -279,15 +264,7 @@ class _Session:
         return text.replace(key, "<NCBI_API_KEY>") if key else text
 
     def _snippet(self, text: str) -> str:
-        text = self._redact(" ".join(text.split()))
-        return f"first {_SNIPPET} chars: {text[:_SNIPPET]!r}" if text else "empty body"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(float(response.headers["Retry-After"]), 0.0)
-    except (KeyError, ValueError):
-        return None
+        return snippet(text, redact=self.params.get("api_key")).replace("<redacted>", "<NCBI_API_KEY>")
 
 
 def _parse_batch(payload: dict, batch: list[str]) -> dict[str, GeneSummary]:

@@ -1,5 +1,6 @@
 """AnnData tools, scanpy style: ``adata`` first, options keyword-only, results under ``key_added``."""
 
+from .embed_genes import embed_genes
 from .resolve_genes import resolve_genes
 
-__all__ = ["resolve_genes"]
+__all__ = ["embed_genes", "resolve_genes"]

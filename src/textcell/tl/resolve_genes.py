@@ -5,7 +5,7 @@ from __future__ import annotations
 import anndata as ad
 
 from .._validation import gene_totals
-from ..genes.ids import GeneResolver
+from ..genes.ids import GeneResolver, Resolution
 from ._provenance import base_params
 
 
@@ -46,15 +46,19 @@ def resolve_genes(
     """
     adata = adata.copy() if copy else adata
     resolver = resolver or GeneResolver()
-    result = resolver.resolve(adata.var_names, species=species, weights=gene_totals(adata, layer))
-    for column in ("entrez", "symbol", "route"):
-        adata.var[f"{key_added}_{column}"] = result.table[column].to_numpy()
+    result = resolve_into(adata, resolver=resolver, species=species, layer=layer, key_added=key_added)
     adata.uns[key_added] = {
-        "params": {
-            **base_params(resolver.corpus),
-            "species": result.report.species,
-            "layer": layer or "",
-        },
+        "params": {**base_params(resolver.corpus), "species": result.report.species, "layer": layer or ""},
         "coverage": result.report.to_dict(),
     }
     return adata if copy else None
+
+
+def resolve_into(
+    adata: ad.AnnData, *, resolver: GeneResolver, species: str, layer: str | None, key_added: str
+) -> Resolution:
+    """Resolve var_names and write the ``{key_added}_entrez/_symbol/_route`` columns."""
+    result = resolver.resolve(adata.var_names, species=species, weights=gene_totals(adata, layer))
+    for column in ("entrez", "symbol", "route"):
+        adata.var[f"{key_added}_{column}"] = result.table[column].to_numpy()
+    return result
