@@ -12,6 +12,7 @@ import textcell
 from textcell.datasets import shared_data_dir
 
 IN_CI = bool(os.environ.get("CI"))
+os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach a model hub
 
 
 def need(reason: str) -> None:
@@ -53,3 +54,15 @@ def resolver(corpus):
 @pytest.fixture(scope="session")
 def refseq_summaries(shared_data) -> Path:
     return shared_data / "genes" / "refseq_summaries_human.jsonl.gz"
+
+
+@pytest.fixture(scope="session")
+def openai_server():
+    """A real OpenAI-compatible embeddings server (infinity-emb serving MiniLM) on 127.0.0.1."""
+    from openai_server import InfinityServer, infinity_venv
+
+    venv = infinity_venv()
+    if venv is None:
+        need("no infinity-emb venv (.venv-infinity or $TEXTCELL_INFINITY_VENV); run setup_openai_server.sh")
+    with InfinityServer(venv) as running:
+        yield running

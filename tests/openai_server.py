@@ -30,6 +30,8 @@ What the server does (infinity-emb 0.0.78, checked against it):
   the first k components, not renormalised (400 beyond 384). Errors the server raises itself
   (400, 429 when its queue is full, 500) have OpenAI's shape ``{"error": {"message": ...}}``.
 - ``usage`` counts real tokens (``--lengths-via-tokenize``), special tokens excluded.
+- Start-up takes 5-10 s on 2 cores. Throughput is CPU-bound: 512 short texts took 1-2 s with
+  ``batch_size=128`` and 5-14 s with the default 32 on a busy machine; keep test batches small.
 """
 
 from __future__ import annotations
@@ -89,6 +91,11 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _option_key(option: str) -> str:
+    """``--no-compile`` and ``--compile=x`` -> ``compile``."""
+    return option.split("=", 1)[0].removeprefix("--").removeprefix("no-")
 
 
 _RUNNING: set[InfinityServer] = set()
@@ -163,27 +170,35 @@ class InfinityServer:
         return Path(out.stdout.strip())
 
     def command(self) -> list[str]:
-        args = [
-            str(self.executable),
-            "v2",
-            "--model-id", str(self.model_path),
-            "--served-model-name", self.model,
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--url-prefix", URL_PREFIX,
-            "--device", "cpu",
-            "--engine", "torch",
-            "--batch-size", str(self.batch_size),
-            "--no-compile",  # torch.compile is on by default: minutes of start-up on a CPU
-            "--no-bettertransformer",
-            "--no-model-warmup",  # saves ~3 s; only measures throughput
-            "--no-vector-disk-cache",
-            "--lengths-via-tokenize",  # usage counts tokens rather than characters
-            "--redirect-slash", "",
-            "--log-level", "info",
-            *self.extra_args,
-        ]  # fmt: skip
-        # Kill the server if the test process dies without stopping it (util-linux's setpriv).
+        """The command line; an option in ``extra_args`` (or its ``--no-`` twin) replaces the default.
+
+        (infinity treats a repeated per-model option as one value per model and refuses to start.)
+        """
+        defaults: list[tuple[str, str | None]] = [
+            ("--model-id", str(self.model_path)),
+            ("--served-model-name", self.model),
+            ("--host", "127.0.0.1"),
+            ("--port", str(self.port)),
+            ("--url-prefix", URL_PREFIX),
+            ("--device", "cpu"),
+            ("--engine", "torch"),
+            ("--batch-size", str(self.batch_size)),
+            ("--no-compile", None),  # torch.compile is on by default: a long start-up on a CPU
+            ("--no-bettertransformer", None),
+            ("--no-model-warmup", None),  # saves ~3 s; it only measures throughput
+            ("--no-vector-disk-cache", None),
+            ("--lengths-via-tokenize", None),  # usage counts tokens rather than characters
+            ("--redirect-slash", ""),
+            ("--log-level", "info"),
+        ]
+        overridden = {_option_key(a) for a in self.extra_args if a.startswith("--")}
+        args = [str(self.executable), "v2"]
+        for option, value in defaults:
+            if _option_key(option) not in overridden:
+                args += [option] if value is None else [option, value]
+        args += self.extra_args
+        # Kill the server if the test process dies without stopping it (util-linux's setpriv). The
+        # signal comes when the thread that started it ends: start it from the main thread.
         setpriv = shutil.which("setpriv")
         return [setpriv, "--pdeathsig", "TERM", "--", *args] if setpriv else args
 
@@ -281,7 +296,7 @@ class InfinityServer:
 
 # --- the proxy ---------------------------------------------------------------------------------
 
-FAULTS = ("429", "500", "drop", "drop-after-forward")
+FAULTS = ("429", "500", "401", "drop", "drop-after-forward", "hold")
 
 RATE_LIMIT_BODY = {
     "error": {
@@ -289,6 +304,14 @@ RATE_LIMIT_BODY = {
         "type": "requests",
         "param": None,
         "code": "rate_limit_exceeded",
+    }
+}
+INVALID_KEY_BODY = {
+    "error": {
+        "message": "Incorrect API key provided.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "invalid_api_key",
     }
 }
 SERVER_ERROR_BODY = {
@@ -324,7 +347,10 @@ class CountingProxy:
     - ``"500"``: answer 500 with OpenAI's server-error JSON; not forwarded;
     - ``"drop"``: close the connection without answering; not forwarded;
     - ``"drop-after-forward"``: forward it (the server does the work, the texts are counted),
-      then close the connection without answering.
+      then close the connection without answering;
+    - ``"401"``: answer 401 with OpenAI's invalid-key JSON; not forwarded;
+    - ``"hold"``: keep the client waiting until ``release`` is set, then close the connection;
+      never forwarded (to stop a client mid-run at a known point).
 
     ``requests`` lists every embeddings request (:class:`ProxiedRequest`); ``texts_sent`` every
     input text forwarded to the server, in order. Other requests (``GET .../models``) pass through
@@ -343,6 +369,7 @@ class CountingProxy:
         self.always: str | None = None
         self.requests: list[ProxiedRequest] = []
         self.texts_sent: list[str] = []
+        self.release = threading.Event()
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _ProxyHandler)
         self._httpd.proxy = self  # type: ignore[attr-defined]
@@ -356,6 +383,7 @@ class CountingProxy:
         return self
 
     def __exit__(self, *exc_info) -> None:
+        self.release.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -435,7 +463,13 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         elif fault == "500":
             record.status = 500
             self._send(500, json.dumps(SERVER_ERROR_BODY).encode())
+        elif fault == "401":
+            record.status = 401
+            self._send(401, json.dumps(INVALID_KEY_BODY).encode())
         elif fault == "drop":
+            self.close_connection = True
+        elif fault == "hold":
+            proxy.release.wait()
             self.close_connection = True
         else:
             try:

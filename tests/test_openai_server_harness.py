@@ -7,13 +7,11 @@ under CI (``CI`` set).
 
 from __future__ import annotations
 
-import os
-
 import httpx
 import numpy as np
 import pytest
 
-from openai_server import CountingProxy, InfinityServer, infinity_venv
+from openai_server import CountingProxy
 
 pytestmark = pytest.mark.slow
 
@@ -25,18 +23,8 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def server():
-    venv = infinity_venv()
-    if venv is None:
-        reason = (
-            "no infinity-emb venv (.venv-infinity or $TEXTCELL_INFINITY_VENV): "
-            "run `bash scripts/setup_openai_server.sh`"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI must provide it)")
-        pytest.skip(reason)
-    with InfinityServer(venv) as running:
-        yield running
+def server(openai_server):
+    return openai_server
 
 
 @pytest.fixture(scope="module")
