@@ -18,12 +18,12 @@ API key as NCBI does), ``"drop"`` (close the connection without answering), ``"s
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
+
+from local_http import ScriptedServer
 
 HTML_PAGE = (
     "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
@@ -31,34 +31,17 @@ HTML_PAGE = (
 )
 
 
-class FakeEsummary:
+class FakeEsummary(ScriptedServer):
     """Serve gene records (dicts with ``entrez``, ``symbol``, ``summary``, optional ``name``)."""
 
     def __init__(self, records: Iterable[Mapping[str, str]], *, delay: float = 1.0):
+        super().__init__(_Handler)
         self.records = {str(r["entrez"]): dict(r) for r in records}
         self.uid_errors: set[str] = set()
-        self.faults: deque[str | None] = deque()
-        self.always: str | None = None
         self.delay = delay
-        self.release = threading.Event()
         self.requests: list[dict[str, str]] = []
         self.paths: list[str] = []
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._httpd.fake = self  # type: ignore[attr-defined]
-        self._httpd.handle_error = lambda request, address: None  # clients that hang up early
-        host, port = self._httpd.server_address[:2]
-        self.base_url = f"http://{host}:{port}/entrez/eutils/"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self) -> FakeEsummary:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.release.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self.base_url = f"http://{self.host}:{self.port}/entrez/eutils/"
 
     @property
     def requested_ids(self) -> list[list[str]]:
@@ -95,7 +78,7 @@ class FakeEsummary:
         with self._lock:
             self.requests.append(params)
             self.paths.append(path)
-            return self.faults.popleft() if self.faults else self.always
+        return self.next_fault()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -113,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _answer(self, query: str) -> None:
-        fake: FakeEsummary = self.server.fake  # type: ignore[attr-defined]
+        fake: FakeEsummary = self.server.owner  # type: ignore[attr-defined]
         params = dict(parse_qsl(query))
         fault = fake._next_fault(params, urlsplit(self.path).path)
         body = json.dumps(fake.payload(params.get("id", "").split(","))).encode()

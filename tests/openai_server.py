@@ -46,16 +46,16 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from local_http import ScriptedServer
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -336,7 +336,7 @@ class ProxiedRequest:
     error: str | None = field(default=None, repr=False)
 
 
-class CountingProxy:
+class CountingProxy(ScriptedServer):
     """A proxy on 127.0.0.1 in front of ``target`` (a base URL such as ``server.base_url``).
 
     ``base_url`` has the same path as ``target``'s, so a client cannot tell the two apart. Every
@@ -361,31 +361,14 @@ class CountingProxy:
         parts = urlsplit(target)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"expected an http:// base URL, got {target!r}")
+        super().__init__(_ProxyHandler)
         self.target_host = parts.hostname
         self.target_port = parts.port or 80
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
-        self.faults: deque[str | None] = deque()
-        self.always: str | None = None
         self.requests: list[ProxiedRequest] = []
         self.texts_sent: list[str] = []
-        self.release = threading.Event()
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _ProxyHandler)
-        self._httpd.proxy = self  # type: ignore[attr-defined]
-        self._httpd.handle_error = lambda request, address: None  # clients that hang up early
-        self.port = self._httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}{self.prefix}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self) -> CountingProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.release.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
     @property
     def forwarded(self) -> int:
@@ -402,8 +385,8 @@ class CountingProxy:
             self.always = None
 
     def _next(self, path: str, texts: list[str]) -> ProxiedRequest:
+        fault = self.next_fault()
         with self._lock:
-            fault = self.faults.popleft() if self.faults else self.always
             record = ProxiedRequest(path, texts, fault)
             self.requests.append(record)
             return record
@@ -446,7 +429,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self._relay(self._forward("GET", None))
 
     def do_POST(self) -> None:
-        proxy: CountingProxy = self.server.proxy  # type: ignore[attr-defined]
+        proxy: CountingProxy = self.server.owner  # type: ignore[attr-defined]
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if not urlsplit(self.path).path.rstrip("/").endswith("/embeddings"):
             self._relay(self._forward("POST", body))
@@ -486,7 +469,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self._relay(answer)
 
     def _forward(self, method: str, body: bytes | None):
-        proxy: CountingProxy = self.server.proxy  # type: ignore[attr-defined]
+        proxy: CountingProxy = self.server.owner  # type: ignore[attr-defined]
         headers = {k: v for k, v in self.headers.items() if k.lower() in self.PASSED_HEADERS}
         return proxy.forward(method, self.path, body, headers)
 

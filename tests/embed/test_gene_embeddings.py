@@ -54,3 +54,9 @@ def test_aligned_puts_zeros_where_absent(embeddings):
     matrix, found = embeddings.aligned(["916", "12345678", "7157"])
     assert found.tolist() == [True, False, True]
     assert not matrix[1].any()
+
+
+def test_for_genes_resolves_any_identifiers(embeddings):
+    matrix, found = embeddings.for_genes(["ENSG00000141510", "HER2", "CD19"])
+    assert found.tolist() == [True, True, False]
+    assert np.array_equal(matrix[1], embeddings.vector("ERBB2"))

@@ -137,6 +137,13 @@ class GeneEmbeddings:
         out[found] = self.matrix[[self._row[e] for e, ok in zip(entrez_ids, found, strict=True) if ok]]
         return out, found
 
+    def for_genes(
+        self, genes: Sequence[str], resolver: GeneResolver | None = None, species: str = "auto"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows for any gene identifiers (resolved first; zeros where absent) and the found mask."""
+        resolution = (resolver or GeneResolver()).resolve(list(genes), species=species)
+        return self.aligned(resolution.table["entrez"].tolist())
+
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``.npz`` or ``.parquet`` (never pickle); the file appears only when complete."""
