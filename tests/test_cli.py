@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import anndata as ad
 import pytest
 
 import textcell
@@ -113,3 +114,39 @@ def test_fetch_ncbi_failure_leaves_no_output_file(esummary, tmp_path, capsys, mo
     assert main(args) == 2
     assert "HTML instead of JSON" in capsys.readouterr().err
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_embed_genes_dry_run_then_embed_then_cache(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(textcell.settings, "cache_dir", tmp_path / "cache")
+    adata = textcell.datasets.pbmc68k_reduced()
+    adata.write_h5ad(tmp_path / "pbmc.h5ad")
+    assert main(["embed-genes", str(tmp_path / "pbmc.h5ad"), "--model", "random", "--dry-run"]) == 0
+    assert "751 unique), 0 cached, 751 to embed" in capsys.readouterr().out
+    assert (
+        main(
+            ["embed-genes", str(tmp_path / "pbmc.h5ad"), "--model", "random", "-o", str(tmp_path / "o.h5ad")]
+        )
+        == 0
+    )
+    assert "Embedded 751 of 765 genes" in capsys.readouterr().out
+    assert ad.read_h5ad(tmp_path / "o.h5ad").varm["textcell"].shape == (765, 384)
+    assert main(["embed-genes", str(tmp_path / "pbmc.h5ad"), "--model", "random", "--dry-run"]) == 0
+    assert "751 cached, 0 to embed" in capsys.readouterr().out
+    assert main(["cache", "info"]) == 0
+    assert "random-384-seed0  751 vectors of 384-d" in capsys.readouterr().out
+    assert main(["cache", "clear"]) == 0
+    assert main(["cache", "info"]) == 0
+    assert "(empty)" in capsys.readouterr().out
+
+
+def test_embed_genes_without_output_or_with_unknown_model_fails_clearly(tmp_path, capsys):
+    adata = textcell.datasets.pbmc68k_reduced()
+    adata.write_h5ad(tmp_path / "pbmc.h5ad")
+    assert main(["embed-genes", str(tmp_path / "pbmc.h5ad"), "--model", "random"]) == 2
+    assert "-o/--output" in capsys.readouterr().err
+    assert (
+        main(["embed-genes", str(tmp_path / "pbmc.h5ad"), "--model", "gpt-17", "-o", str(tmp_path / "x")])
+        == 2
+    )
+    assert "Unknown embedding model 'gpt-17'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -41,3 +41,13 @@ def test_copy_and_key_added(pbmc):
     out = textcell.tl.embed_genes(pbmc, model=RandomEmbedder(dim=8), key_added="rnd", copy=True)
     assert out.varm["rnd"].shape == (pbmc.n_vars, 8)
     assert "rnd" not in pbmc.varm
+
+
+def test_precomputed_gene_embeddings_go_into_varm(pbmc, corpus):
+    from textcell.embed import GeneEmbeddings
+
+    genes = GeneEmbeddings.build(["CD3E", "MS4A1", "LYZ"], model=RandomEmbedder(dim=8), corpus=corpus)
+    out = textcell.tl.embed_genes(pbmc, model=genes, copy=True)
+    assert out.var["textcell_has_embedding"].sum() == 3
+    assert np.array_equal(out.varm["textcell"][out.var_names.get_loc("MS4A1")], genes.vector("MS4A1"))
+    assert out.uns["textcell"]["params"]["backend"] == "gene_embeddings"

