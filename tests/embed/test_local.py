@@ -67,3 +67,22 @@ def test_fingerprint_and_cache_lookups_do_not_import_torch(minilm):
 def test_model_missing_offline_is_a_clear_error(tmp_path):
     with pytest.raises(BackendError, match="HF_HUB_OFFLINE=1 is set"):
         LocalEmbedder("no-such-org/no-such-model").embed_batch(["text"])
+
+
+def test_shipped_vectors_serve_the_default_model_without_computing(minilm, corpus, monkeypatch, tmp_path):
+    import textcell
+    from textcell.embed import embed_texts
+    from textcell.embed.bundled import bundled_vectors
+
+    if bundled_vectors(minilm.fingerprint()) is None:
+        pytest.fail("no shipped vectors for the default model: run scripts/build_default_embeddings.py")
+    monkeypatch.setattr(textcell.settings, "cache_dir", tmp_path)  # an empty user cache
+    cols = corpus.columns
+    coding = [e for e, t in zip(cols["entrez"], cols["type"], strict=True) if t == "protein-coding"]
+    texts = corpus.render(coding[::1000], view="card")
+    computed = minilm.embed_batch(texts)
+    calls = []
+    monkeypatch.setattr(type(minilm), "embed_batch", lambda self, batch: calls.append(batch))
+    shipped = embed_texts(minilm, texts)
+    assert calls == []
+    np.testing.assert_allclose(shipped, computed, atol=2e-4)

@@ -1,0 +1,286 @@
+"""tl.embed_cells: one vector per cell from the gene embeddings (the GenePT idea), into ``obsm``.
+
+``weighted`` (GenePT-w): the expression-weighted average of the cell's genes' embeddings.
+``topn``: the same over each cell's ``n_top`` most expressed genes.
+``sentence`` (GenePT-s): the cell as the symbols of its ``n_top`` most expressed genes, embedded
+as text (identical sentences once, through the vector cache).
+
+Works on dense, CSR and CSC matrices, backed h5ad files (in chunks of rows, bounded memory) and
+Dask arrays (block by block, so the same call runs on a ``dask.distributed`` cluster).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from importlib.metadata import version
+
+import anndata as ad
+import numpy as np
+from scipy import sparse
+
+from .. import _kernels
+from .._progress import progress_bar
+from .._validation import get_matrix
+from ..errors import InputError
+
+logger = logging.getLogger("textcell")
+METHODS = ("weighted", "topn", "sentence")
+NORMALIZE = ("auto", "counts", "none")
+TARGET_SUM = 1e4
+
+
+def embed_cells(
+    adata: ad.AnnData,
+    *,
+    method: str = "weighted",
+    genes_key: str = "textcell",
+    layer: str | None = None,
+    normalize: str = "auto",
+    highly_variable: bool = False,
+    idf: bool = False,
+    center: bool = False,
+    n_top: int = 100,
+    model="all-MiniLM-L6-v2",
+    chunk_size: int = 10_000,
+    key_added: str = "X_textcell",
+    copy: bool = False,
+) -> ad.AnnData | None:
+    """Embed every cell from the text embeddings of its genes.
+
+    Parameters
+    ----------
+    adata
+        Annotated data with gene embeddings in ``varm[genes_key]`` (from
+        :func:`textcell.tl.embed_genes`). ``X`` (or ``layer``) may be dense, sparse, backed or
+        a Dask array.
+    method
+        ``"weighted"``, ``"topn"`` or ``"sentence"``.
+    genes_key
+        Key of the gene embeddings in ``varm``.
+    layer
+        Expression layer to use instead of ``X``.
+    normalize
+        ``"counts"``: normalise each cell to 10,000 counts and take log1p; ``"none"``: use the
+        values as they are (already log-normalised); ``"auto"``: ``counts`` when the values are
+        non-negative integers, else ``none``. Negative values (scaled data) are refused.
+    highly_variable
+        Use only genes with ``var['highly_variable']``.
+    idf
+        Down-weight ubiquitous genes by log(n_cells / (1 + cells expressing the gene)).
+    center
+        Subtract the mean gene embedding (the direction all gene texts share) first.
+    n_top
+        Genes per cell for ``topn`` and ``sentence``.
+    model
+        Text embedder for ``sentence``.
+    chunk_size
+        Cells per chunk for backed and in-memory matrices.
+    key_added
+        Key in ``obsm`` and ``uns``; ``obs['{key_added}_n_genes']`` counts the genes each cell
+        used and ``obs['{key_added}_empty']`` flags cells with no covered expression (their vector
+        is zero, never NaN).
+    copy
+        Return a modified copy instead of writing into ``adata``.
+    """
+    if method not in METHODS:
+        raise InputError(f"Unknown method {method!r}; use one of {', '.join(METHODS)}.")
+    if normalize not in NORMALIZE:
+        raise InputError(f"Unknown normalize {normalize!r}; use one of {', '.join(NORMALIZE)}.")
+    if n_top < 1:
+        raise InputError("n_top must be at least 1.")
+    if copy and adata.isbacked:
+        raise InputError("copy=True needs the data in memory; use copy=False on a backed AnnData.")
+    adata = adata.copy() if copy else adata
+    embeddings, eligible = _gene_embeddings(adata, genes_key, highly_variable)
+    matrix = get_matrix(adata, layer)
+    log_normalize = _decide_normalization(matrix, normalize)
+    weights = eligible.astype(np.float64)
+    if idf:
+        weights *= _idf(matrix, adata.n_obs, chunk_size)
+    if center:
+        embeddings = embeddings - embeddings[eligible].mean(axis=0)
+        embeddings[~eligible] = 0
+
+    if method == "sentence":
+        vectors, used, sentences = _sentences(adata, matrix, eligible, genes_key, n_top, model, chunk_size)
+    else:
+        top = n_top if method == "topn" else 0
+        vectors, used = _weighted(matrix, adata.n_obs, embeddings, weights, log_normalize, top, chunk_size)
+        sentences = None
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    empty = used == 0
+    if empty.any():
+        logger.warning(
+            "%d cells express none of the embedded genes; their vectors are zero (obs['%s_empty']).",
+            int(empty.sum()),
+            key_added,
+        )
+
+    adata.obsm[key_added] = vectors.astype(np.float32)
+    adata.obs[f"{key_added}_n_genes"] = used
+    adata.obs[f"{key_added}_empty"] = empty
+    gene_params = adata.uns.get(genes_key, {}).get("params", {})
+    adata.uns[key_added] = {
+        "params": {
+            **{k: v for k, v in gene_params.items() if k not in ("n_genes", "n_embedded", "n_missing")},
+            "textcell_version": version("textcell"),
+            "method": method,
+            "genes_key": genes_key,
+            "layer": layer or "",
+            "normalization": "normalize_total(1e4)+log1p" if log_normalize else "as given",
+            "highly_variable": highly_variable,
+            "idf": idf,
+            "center": center,
+            "n_top": n_top if method != "weighted" else 0,
+            "n_genes_used": int(eligible.sum()),
+            "n_empty_cells": int(empty.sum()),
+            **({"sentence_model": str(getattr(model, "model_id", model))} if sentences is not None else {}),
+        }
+    }
+    return adata if copy else None
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+def _gene_embeddings(
+    adata: ad.AnnData, genes_key: str, highly_variable: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    if genes_key not in adata.varm:
+        raise InputError(f"Did not find .varm[{genes_key!r}]; run textcell.tl.embed_genes first.")
+    embeddings = np.ascontiguousarray(adata.varm[genes_key], dtype=np.float32)
+    if embeddings.ndim != 2 or embeddings.shape[0] != adata.n_vars:
+        raise InputError(f".varm[{genes_key!r}] has shape {embeddings.shape}; expected ({adata.n_vars}, d).")
+    column = f"{genes_key}_has_embedding"
+    eligible = adata.var[column].to_numpy(bool) if column in adata.var else np.abs(embeddings).sum(axis=1) > 0
+    if highly_variable:
+        if "highly_variable" not in adata.var:
+            raise InputError(
+                "highly_variable=True needs var['highly_variable']; run "
+                "scanpy.pp.highly_variable_genes first."
+            )
+        eligible = eligible & adata.var["highly_variable"].to_numpy(bool)
+    if not eligible.any():
+        raise InputError(
+            "No gene has an embedding (and passes the gene filter); check the coverage "
+            f"report in .uns[{genes_key!r}]."
+        )
+    return embeddings, eligible
+
+
+def _row_chunks(matrix, n_obs: int, chunk_size: int) -> Iterator[tuple[int, sparse.csr_matrix]]:
+    """Canonical CSR chunks of rows from dense, sparse, backed or Dask matrices."""
+    for start in range(0, n_obs, chunk_size):
+        block = matrix[start : start + chunk_size]
+        if hasattr(block, "compute"):
+            block = block.compute()
+        csr = _kernels.as_csr(block)
+        if csr.nnz:
+            if not np.isfinite(csr.data).all():
+                raise InputError("The expression matrix contains NaN or infinite values.")
+            if csr.data.min() < 0:
+                raise InputError(
+                    "The expression values include negatives (scaled data?). Embed cells from "
+                    "counts or log-normalised values: pass layer='counts' or use adata.raw."
+                )
+        yield start, csr
+
+
+def _decide_normalization(matrix, normalize: str) -> bool:
+    if normalize != "auto":
+        return normalize == "counts"
+    sample = next(_row_chunks(matrix, min(matrix.shape[0], 2000), 2000), (0, sparse.csr_matrix((0, 0))))[1]
+    counts = bool(sample.nnz) and bool(np.all(sample.data == np.round(sample.data)))
+    logger.info(
+        "Expression looks like %s; %s.",
+        "raw counts" if counts else "normalised values",
+        "normalising to 1e4 counts + log1p" if counts else "using the values as they are",
+    )
+    return counts
+
+
+def _idf(matrix, n_obs: int, chunk_size: int) -> np.ndarray:
+    expressing = np.zeros(matrix.shape[1])
+    for _, csr in _row_chunks(matrix, n_obs, chunk_size):
+        expressing += np.bincount(csr.indices, minlength=matrix.shape[1])
+    return np.log(n_obs / (1.0 + expressing))
+
+
+# ---------------------------------------------------------------------------- methods
+
+
+def _weighted(matrix, n_obs, embeddings, weights, log_normalize, top_n, chunk_size):
+    if _is_dask(matrix):
+        return _weighted_dask(matrix, embeddings, weights, log_normalize, top_n)
+    out = np.zeros((n_obs, embeddings.shape[1]), dtype=np.float32)
+    used = np.zeros(n_obs, dtype=np.int64)
+    with progress_bar(total=n_obs, desc="embedding cells", unit="cell") as bar:
+        for start, csr in _row_chunks(matrix, n_obs, chunk_size):
+            stop = start + csr.shape[0]
+            out[start:stop], used[start:stop] = _weighted_block(
+                csr, embeddings, weights, log_normalize, top_n
+            )
+            bar.update(csr.shape[0])
+    return out, used
+
+
+def _weighted_block(csr, embeddings, weights, log_normalize, top_n):
+    n = csr.shape[0]
+    entry_weights = np.empty(csr.nnz, dtype=np.float64)
+    used = np.zeros(n, dtype=np.int64)
+    _kernels.cell_weights(
+        csr.indptr, csr.indices, csr.data, weights, log_normalize, TARGET_SUM, top_n, entry_weights, used
+    )
+    out = np.zeros((n, embeddings.shape[1]), dtype=np.float32)
+    _kernels.weighted_sum(csr.indptr, csr.indices, entry_weights, embeddings, out)
+    return out, used
+
+
+def _is_dask(matrix) -> bool:
+    return type(matrix).__module__.startswith("dask.")
+
+
+def _weighted_dask(matrix, embeddings, weights, log_normalize, top_n):
+    """Block by block on Dask (local or distributed); rows of one block stay together."""
+    matrix = matrix.rechunk({1: -1})
+    dim = embeddings.shape[1]
+
+    def block(x):
+        out, used = _weighted_block(_checked(x), embeddings, weights, log_normalize, top_n)
+        return np.hstack([out, used[:, None].astype(np.float32)])
+
+    result = matrix.map_blocks(
+        block,
+        chunks=(matrix.chunks[0], (dim + 1,)),
+        dtype=np.float32,
+        meta=np.empty((0, dim + 1), np.float32),
+    ).compute()
+    return result[:, :dim], result[:, dim].astype(np.int64)
+
+
+def _checked(block) -> sparse.csr_matrix:
+    return next(_row_chunks(block, block.shape[0], max(block.shape[0], 1)))[1]
+
+
+def _sentences(adata, matrix, eligible, genes_key, n_top, model, chunk_size):
+    from ..embed.base import get_embedder
+    from ..embed.texts import embed_texts
+
+    symbols_column = f"{genes_key}_symbol"
+    symbols = (
+        adata.var[symbols_column].to_numpy(str)
+        if symbols_column in adata.var
+        else adata.var_names.to_numpy(str)
+    )
+    eligible = eligible & (symbols != "")
+    sentences, used = [], np.zeros(adata.n_obs, dtype=np.int64)
+    for start, csr in _row_chunks(matrix, adata.n_obs, chunk_size):
+        top = np.full((csr.shape[0], n_top), -1, dtype=np.int64)
+        _kernels.top_genes(csr.indptr, csr.indices, csr.data, eligible, n_top, top)
+        used[start : start + csr.shape[0]] = (top >= 0).sum(axis=1)
+        sentences.extend(" ".join(symbols[row[row >= 0]]) for row in top)
+    vectors = embed_texts(get_embedder(model), sentences)
+    vectors[used == 0] = 0
+    return vectors, used, sentences

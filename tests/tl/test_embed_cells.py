@@ -1,0 +1,173 @@
+import anndata as ad
+import numpy as np
+import pytest
+from scipy import sparse
+
+import textcell
+from textcell.embed import RandomEmbedder
+from textcell.errors import InputError
+
+
+def genept_w_reference(counts: np.ndarray, embeddings: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """GenePT-w as a plain dense computation: log-normalise, weighted average, L2."""
+    counts = counts.astype(np.float64)
+    lognorm = np.log1p(counts / counts.sum(axis=1, keepdims=True) * 1e4)
+    weights = lognorm[:, has]
+    cells = weights @ embeddings[has].astype(np.float64) / weights.sum(axis=1, keepdims=True)
+    return cells / np.linalg.norm(cells, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def kang(shared_data):
+    adata = ad.read_h5ad(shared_data / "cells" / "kang2018_pbmc.h5ad")
+    textcell.tl.embed_genes(adata, model=RandomEmbedder(dim=64))
+    return adata
+
+
+def test_weighted_equals_the_dense_genept_reference(kang):
+    adata = kang.copy()
+    textcell.tl.embed_cells(adata)
+    has = adata.var["textcell_has_embedding"].to_numpy()
+    reference = genept_w_reference(adata.X.toarray(), adata.varm["textcell"], has)
+    assert np.abs(adata.obsm["X_textcell"] - reference).max() < 1e-5
+    params = adata.uns["X_textcell"]["params"]
+    assert params["normalization"] == "normalize_total(1e4)+log1p"
+    assert params["fingerprint"] == adata.uns["textcell"]["params"]["fingerprint"]
+
+
+@pytest.mark.parametrize("layout", ["csc", "dense", "backed", "dask"])
+def test_every_input_layout_gives_the_same_result(kang, layout, tmp_path):
+    expected = textcell.tl.embed_cells(kang, copy=True).obsm["X_textcell"]
+    adata = kang.copy()
+    if layout == "csc":
+        adata.X = sparse.csc_matrix(adata.X)
+    elif layout == "dense":
+        adata.X = adata.X.toarray()
+    elif layout == "dask":
+        import dask.array as da
+
+        adata.X = da.from_array(adata.X, chunks=(1500, -1))
+    else:
+        adata.write_h5ad(tmp_path / "kang.h5ad")
+        adata = ad.read_h5ad(tmp_path / "kang.h5ad", backed="r")
+    textcell.tl.embed_cells(adata, chunk_size=1000)
+    np.testing.assert_allclose(adata.obsm["X_textcell"], expected, atol=1e-6)
+
+
+def test_dask_on_a_local_cluster(kang):
+    import dask.array as da
+    from distributed import Client, LocalCluster
+
+    expected = textcell.tl.embed_cells(kang, copy=True).obsm["X_textcell"]
+    adata = kang.copy()
+    adata.X = da.from_array(adata.X, chunks=(2000, -1))
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, Client(cluster):
+        textcell.tl.embed_cells(adata)
+    np.testing.assert_allclose(adata.obsm["X_textcell"], expected, atol=1e-6)
+
+
+def test_topn_uses_only_each_cells_most_expressed_genes(kang):
+    adata = kang[:300].copy()
+    textcell.tl.embed_cells(adata, method="topn", n_top=20, key_added="top")
+    has = adata.var["textcell_has_embedding"].to_numpy()
+    counts = adata.X.toarray()
+    masked = np.where(has, counts, 0)
+    order = np.lexsort((np.arange(counts.shape[1])[None, :].repeat(len(counts), 0), -masked), axis=1)[:, :20]
+    keep = np.zeros_like(counts, dtype=bool)
+    np.put_along_axis(keep, order, True, axis=1)
+    reference = genept_w_reference(
+        np.where(keep & (masked > 0), counts, 0) + 0.0, adata.varm["textcell"], has
+    )
+    # the reference normalises by the top genes' total; ours by the cell's total: compare directions
+    ours = adata.obsm["top"]
+    assert (adata.obs["top_n_genes"] <= 20).all()
+    assert np.mean(np.sum(ours * reference, axis=1)) > 0.99
+
+
+def test_sentence_ranks_genes_and_embeds_each_distinct_sentence_once(kang, monkeypatch):
+    adata = kang[:200].copy()
+    seen = []
+
+    class Counting(RandomEmbedder):
+        def embed_batch(self, texts):
+            seen.extend(texts)
+            return super().embed_batch(texts)
+
+    textcell.tl.embed_cells(adata, method="sentence", n_top=5, model=Counting(dim=16), key_added="s")
+    assert adata.obsm["s"].shape == (200, 16)
+    row = adata.X[0].toarray().ravel()
+    symbols = adata.var["textcell_symbol"].to_numpy()
+    eligible = adata.var["textcell_has_embedding"].to_numpy() & (row > 0)
+    ranked = sorted(np.flatnonzero(eligible), key=lambda g: (-row[g], g))[:5]
+    assert " ".join(symbols[ranked]) in seen
+    assert len(seen) == len(set(seen))
+
+
+def test_cells_without_covered_expression_get_zero_and_a_flag(kang):
+    adata = kang[:50].copy()
+    counts = adata.X.toarray()
+    counts[3] = 0
+    adata.X = sparse.csr_matrix(counts)
+    textcell.tl.embed_cells(adata)
+    assert adata.obs["X_textcell_empty"].tolist()[3] is True
+    assert not adata.obsm["X_textcell"][3].any()
+    assert np.isfinite(adata.obsm["X_textcell"]).all()
+
+
+def test_log_normalised_input_is_used_as_is():
+    adata = textcell.datasets.pbmc68k_reduced()
+    adata = ad.AnnData(adata.raw.X.copy(), obs=adata.obs, var=adata.raw.var)
+    textcell.tl.embed_genes(adata, model=RandomEmbedder(dim=16))
+    textcell.tl.embed_cells(adata)
+    assert adata.uns["X_textcell"]["params"]["normalization"] == "as given"
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("negative", "negatives"),
+        ("nan", "NaN"),
+        ("no_varm", "run textcell.tl.embed_genes first"),
+        ("wrong_shape", "expected"),
+        ("no_hvg", "highly_variable_genes"),
+    ],
+)
+def test_bad_input_fails_clearly(kang, damage, message):
+    adata = kang[:100].copy()
+    options = {}
+    if damage == "negative":
+        adata.X = adata.X.toarray() - 1
+    elif damage == "nan":
+        adata.X = adata.X.toarray()
+        adata.X[0, 0] = np.nan
+    elif damage == "no_varm":
+        del adata.varm["textcell"]
+    elif damage == "wrong_shape":
+        adata.uns["bad"] = {}
+        with pytest.raises(ValueError, match="shape"):
+            adata.varm["bad"] = np.zeros((adata.n_vars + 1, 4))
+        return
+    else:
+        options["highly_variable"] = True
+    with pytest.raises(InputError, match=message):
+        textcell.tl.embed_cells(adata, **options)
+
+
+def test_ensembl_var_names_resolve(kang):
+    adata = kang[:100].copy()
+    adata.var_names = adata.var["ensembl_id"].astype(str)
+    adata.var_names_make_unique()
+    textcell.tl.embed_genes(adata, model=RandomEmbedder(dim=64))
+    assert adata.uns["textcell"]["coverage"]["routes"]["ensembl"] > 2000
+    textcell.tl.embed_cells(adata)
+    assert not adata.obs["X_textcell_empty"].any()
+
+
+def test_results_survive_h5ad(kang, tmp_path):
+    adata = kang[:100].copy()
+    textcell.tl.embed_cells(adata)
+    adata.write_h5ad(tmp_path / "cells.h5ad")
+    back = ad.read_h5ad(tmp_path / "cells.h5ad")
+    assert np.array_equal(back.obsm["X_textcell"], adata.obsm["X_textcell"])
+    assert back.uns["X_textcell"]["params"]["method"] == "weighted"
