@@ -150,3 +150,31 @@ def test_embed_genes_without_output_or_with_unknown_model_fails_clearly(tmp_path
     )
     assert "Unknown embedding model 'gpt-17'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("backed", [False, True])
+def test_embed_cells_embeds_genes_first_when_needed(tmp_path, capsys, backed):
+    adata = textcell.datasets.pbmc68k_reduced()
+    adata.write_h5ad(tmp_path / "pbmc.h5ad")
+    command = [
+        "embed-cells",
+        str(tmp_path / "pbmc.h5ad"),
+        "-o",
+        str(tmp_path / "o.h5ad"),
+        "--model",
+        "random",
+    ]
+    assert main([*command, *(["--backed"] if backed else [])]) == 2
+    assert "--use-raw" in capsys.readouterr().err  # X is scaled here
+    assert main([*command, "--use-raw", *(["--backed"] if backed else [])]) == 0
+    assert "Embedded 700 cells (weighted, 384-d" in capsys.readouterr().out
+    out = ad.read_h5ad(tmp_path / "o.h5ad")
+    assert out.obsm["X_textcell"].shape == (700, 384)
+    assert out.uns["X_textcell"]["params"]["layer"] == "raw"
+
+
+def test_embed_cells_on_a_file_that_is_not_h5ad(tmp_path, capsys):
+    (tmp_path / "junk.h5ad").write_text("not hdf5")
+    assert main(["embed-cells", str(tmp_path / "junk.h5ad"), "-o", str(tmp_path / "o.h5ad"), "--backed"]) == 2
+    assert "Could not read" in capsys.readouterr().err
+    assert not (tmp_path / "o.h5ad").exists()

@@ -206,13 +206,47 @@ def _embed_genes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_h5ad(path: Path):
+def _embed_cells(args: argparse.Namespace) -> int:
+    from . import tl
+    from ._io import atomic_path
+
+    adata = _read_h5ad(args.h5ad, backed=args.backed)
+    if args.genes_key not in adata.varm:
+        print(f"No .varm[{args.genes_key!r}] yet: embedding the genes with {args.model} ({args.view}).")
+        tl.embed_genes(
+            adata, model=args.model, view=args.view, corpus=_corpus(args), key_added=args.genes_key
+        )
+    tl.embed_cells(
+        adata,
+        method=args.method,
+        genes_key=args.genes_key,
+        layer=args.layer,
+        use_raw=args.use_raw,
+        highly_variable=args.hvg,
+        idf=args.idf,
+        center=args.center,
+        n_top=args.n_top,
+        model=args.model,
+        key_added=args.key_added,
+    )
+    params = adata.uns[args.key_added]["params"]
+    print(
+        f"Embedded {adata.n_obs:,} cells ({params['method']}, {adata.obsm[args.key_added].shape[1]}-d, "
+        f"{params['n_genes_used']:,} genes, {params['n_empty_cells']:,} empty cells)."
+    )
+    with atomic_path(args.output) as tmp:
+        adata.write_h5ad(tmp)
+    print(f"Wrote {args.output}")
+    return 0
+
+
+def _read_h5ad(path: Path, *, backed: bool = True):
     import anndata as ad
 
     if not path.is_file():
         raise InputError(f"{path} does not exist.")
     try:
-        return ad.read_h5ad(path, backed="r")
+        return ad.read_h5ad(path, backed="r" if backed else None)
     except (OSError, KeyError) as exc:
         raise InputError(f"Could not read {path} as an h5ad file: {exc}") from exc
 
@@ -314,6 +348,29 @@ COMMANDS: tuple[Command, ...] = (
                 help="allow a pickled precomputed table (runs its code)",
             ),
             SPECIES_ARG,
+            CORPUS_ARG,
+            SUMMARIES_ARG,
+        ),
+    ),
+    Command(
+        ("embed-cells",),
+        "embed every cell of an h5ad file from its genes' text embeddings (obsm)",
+        _embed_cells,
+        (
+            _arg("h5ad", type=Path, help="AnnData file"),
+            _arg("-o", "--output", type=Path, required=True, help="h5ad file to write"),
+            _arg("--method", choices=("weighted", "topn", "sentence"), default="weighted"),
+            _arg("--layer", help="expression layer instead of X"),
+            _arg("--use-raw", action="store_true", help="use .raw.X (same genes as .X)"),
+            _arg("--hvg", action="store_true", help="only var['highly_variable'] genes"),
+            _arg("--idf", action="store_true", help="down-weight ubiquitous genes"),
+            _arg("--center", action="store_true", help="subtract the mean gene embedding"),
+            _arg("--n-top", type=int, default=100, help="genes per cell for topn / sentence"),
+            _arg("--backed", action="store_true", help="read the file in chunks (large files)"),
+            _arg("--genes-key", default="textcell", help="varm key of the gene embeddings"),
+            _arg("--key-added", default="X_textcell", help="obsm key of the result"),
+            MODEL_ARG,
+            VIEW_ARG,
             CORPUS_ARG,
             SUMMARIES_ARG,
         ),

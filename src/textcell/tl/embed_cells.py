@@ -36,6 +36,7 @@ def embed_cells(
     method: str = "weighted",
     genes_key: str = "textcell",
     layer: str | None = None,
+    use_raw: bool = False,
     normalize: str = "auto",
     highly_variable: bool = False,
     idf: bool = False,
@@ -60,6 +61,8 @@ def embed_cells(
         Key of the gene embeddings in ``varm``.
     layer
         Expression layer to use instead of ``X``.
+    use_raw
+        Use ``adata.raw.X`` (its genes must be ``adata``'s).
     normalize
         ``"counts"``: normalise each cell to 10,000 counts and take log1p; ``"none"``: use the
         values as they are (already log-normalised); ``"auto"``: ``counts`` when the values are
@@ -93,7 +96,7 @@ def embed_cells(
         raise InputError("copy=True needs the data in memory; use copy=False on a backed AnnData.")
     adata = adata.copy() if copy else adata
     embeddings, eligible = _gene_embeddings(adata, genes_key, highly_variable)
-    matrix = get_matrix(adata, layer)
+    matrix = _expression(adata, layer, use_raw)
     log_normalize = _decide_normalization(matrix, normalize)
     weights = eligible.astype(np.float64)
     if idf:
@@ -128,7 +131,7 @@ def embed_cells(
             "textcell_version": version("textcell"),
             "method": method,
             "genes_key": genes_key,
-            "layer": layer or "",
+            "layer": "raw" if use_raw else layer or "",
             "normalization": "normalize_total(1e4)+log1p" if log_normalize else "as given",
             "highly_variable": highly_variable,
             "idf": idf,
@@ -170,6 +173,14 @@ def _gene_embeddings(
     return embeddings, eligible
 
 
+def _expression(adata: ad.AnnData, layer: str | None, use_raw: bool):
+    if not use_raw:
+        return get_matrix(adata, layer)
+    if layer is not None or adata.raw is None or not adata.raw.var_names.equals(adata.var_names):
+        raise InputError("use_raw=True needs adata.raw with the same genes as adata, and no layer.")
+    return adata.raw.X
+
+
 def _row_chunks(matrix, n_obs: int, chunk_size: int) -> Iterator[tuple[int, sparse.csr_matrix]]:
     """Canonical CSR chunks of rows from dense, sparse, backed or Dask matrices."""
     for start in range(0, n_obs, chunk_size):
@@ -183,7 +194,7 @@ def _row_chunks(matrix, n_obs: int, chunk_size: int) -> Iterator[tuple[int, spar
             if csr.data.min() < 0:
                 raise InputError(
                     "The expression values include negatives (scaled data?). Embed cells from "
-                    "counts or log-normalised values: pass layer='counts' or use adata.raw."
+                    "counts or log-normalised values: pass layer='counts' or use_raw=True (CLI: --use-raw)."
                 )
         yield start, csr
 
