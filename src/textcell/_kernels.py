@@ -1,17 +1,11 @@
-"""Sparse kernels for cell embeddings (numba), and the chunked runner over in-memory,
-backed and Dask matrices.
-
-The weighted average reads each cell's CSR row once per tile of embedding dimensions, so a tile
-of the gene-embedding matrix stays in cache while every cell of a chunk is accumulated into it.
-"""
+"""Sparse kernels for cell embeddings (numba): per-entry weights, the weighted average over CSR
+rows, each cell's top genes, and gene sentences built as bytes."""
 
 from __future__ import annotations
 
 import numba
 import numpy as np
 from scipy import sparse
-
-TILE = 128  # embedding dimensions per pass: 20k genes × 128 × 4 B = 10 MB, about the L2+L3 share
 
 
 @numba.njit(cache=True)
@@ -30,6 +24,7 @@ def cell_weights(indptr, indices, data, gene_weight, log_normalize, target_sum, 
 
     w_ig = gene_weight[g] · (log1p(x_ig · target_sum / Σ_g x_ig) if log_normalize else x_ig);
     only genes with gene_weight > 0 count, and with top_n > 0 only the cell's top_n of those.
+    ``weights`` is float32, so that weighted_sum runs in one precision and vectorises.
     """
     for i in numba.prange(indptr.shape[0] - 1):
         start, end = indptr[i], indptr[i + 1]
@@ -59,19 +54,59 @@ def cell_weights(indptr, indices, data, gene_weight, log_normalize, target_sum, 
             weights[k] = weights[k] / wsum if wsum > 0 else 0.0
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, fastmath=True, cache=True)
 def weighted_sum(indptr, indices, weights, embeddings, out):
-    """out[i] += Σ_k weights[k]·E[indices[k]], one tile of dimensions at a time across all cells."""
+    """out[i] = Σ_k weights[k]·E[indices[k]] over the entries k of cell i."""
     dim = embeddings.shape[1]
-    for t0 in range(0, dim, TILE):
-        t1 = min(t0 + TILE, dim)
-        for i in numba.prange(indptr.shape[0] - 1):
-            for k in range(indptr[i], indptr[i + 1]):
-                w = weights[k]
-                if w != 0.0:
-                    g = indices[k]
-                    for j in range(t0, t1):
-                        out[i, j] += w * embeddings[g, j]
+    for i in numba.prange(indptr.shape[0] - 1):
+        acc = np.zeros(dim, dtype=np.float32)  # a private accumulator lets numba vectorise
+        for k in range(indptr[i], indptr[i + 1]):
+            w = weights[k]
+            if w != 0.0:
+                g = indices[k]
+                for j in range(dim):
+                    acc[j] += w * embeddings[g, j]
+        out[i, :] = acc
+
+
+@numba.njit(cache=True)
+def join_symbols(top, symbol_bytes, symbol_offsets):
+    """Space-joined symbols of each row of ``top`` (-1 ends a row), as one byte buffer + offsets."""
+    n = top.shape[0]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    size = 0
+    for i in range(n):
+        for g in top[i]:
+            if g < 0:
+                break
+            size += symbol_offsets[g + 1] - symbol_offsets[g] + 1
+    buffer = np.empty(size, dtype=np.uint8)
+    pos = 0
+    for i in range(n):
+        first = True
+        for g in top[i]:
+            if g < 0:
+                break
+            if not first:
+                buffer[pos] = 32
+                pos += 1
+            first = False
+            for b in range(symbol_offsets[g], symbol_offsets[g + 1]):
+                buffer[pos] = symbol_bytes[b]
+                pos += 1
+        offsets[i + 1] = pos
+    return buffer[:pos], offsets
+
+
+def sentences(top: np.ndarray, symbols) -> list[str]:
+    """The gene sentences of ``top`` (gene indices per cell, -1 padded)."""
+    encoded = [s.encode() for s in symbols]
+    symbol_offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    symbol_offsets[1:] = np.cumsum([len(e) for e in encoded])
+    symbol_bytes = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    buffer, offsets = join_symbols(top, symbol_bytes, symbol_offsets)
+    raw = buffer.tobytes()
+    return [raw[offsets[i] : offsets[i + 1]].decode() for i in range(top.shape[0])]
 
 
 @numba.njit(parallel=True, cache=True)

@@ -239,7 +239,7 @@ def _weighted(matrix, n_obs, embeddings, weights, log_normalize, top_n, chunk_si
 
 def _weighted_block(csr, embeddings, weights, log_normalize, top_n):
     n = csr.shape[0]
-    entry_weights = np.empty(csr.nnz, dtype=np.float64)
+    entry_weights = np.empty(csr.nnz, dtype=np.float32)
     used = np.zeros(n, dtype=np.int64)
     _kernels.cell_weights(
         csr.indptr, csr.indices, csr.data, weights, log_normalize, TARGET_SUM, top_n, entry_weights, used
@@ -291,7 +291,7 @@ def _sentences(adata, matrix, eligible, genes_key, n_top, model, chunk_size):
         top = np.full((csr.shape[0], n_top), -1, dtype=np.int64)
         _kernels.top_genes(csr.indptr, csr.indices, csr.data, eligible, n_top, top)
         used[start : start + csr.shape[0]] = (top >= 0).sum(axis=1)
-        sentences.extend(" ".join(symbols[row[row >= 0]]) for row in top)
+        sentences.extend(_kernels.sentences(top, symbols))
     vectors = embed_texts(get_embedder(model), sentences)
     vectors[used == 0] = 0
     return vectors, used, sentences
