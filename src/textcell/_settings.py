@@ -1,4 +1,4 @@
-"""Process-wide settings: cache location, progress bars, parallelism."""
+"""Process-wide settings: cache location, progress bars, allocator tuning."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class Settings:
 
     cache_dir: Path = field(default_factory=_default_cache_dir)
     progress: bool = True
-    n_jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    tune_allocator: bool = True  # see textcell.embed.local.tune_allocator
 
 
 settings = Settings()
