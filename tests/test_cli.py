@@ -63,6 +63,9 @@ def test_demo_writes_gene_texts_and_coverage(tmp_path, capsys):
     coverage = json.loads((tmp_path / "demo" / "coverage.json").read_text())
     assert len(lines) - 1 == coverage["n_matched"]
     assert lines[0] == "var_name\tentrez\tsymbol\troute\ttext"
+    embedded = ad.read_h5ad(tmp_path / "demo" / "pbmc68k_textcell.h5ad")
+    assert embedded.obsm["X_textcell"].shape == (700, 384)
+    assert embedded.var["textcell_has_embedding"].sum() == coverage["n_matched"]
 
 
 def test_corpus_info(capsys, corpus):

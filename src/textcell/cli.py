@@ -49,35 +49,42 @@ def _corpus(args: argparse.Namespace):
 
 def _demo(args: argparse.Namespace) -> int:
     from . import datasets, tl
+    from ._io import atomic_path, atomic_write
     from .genes import GeneResolver
 
     corpus = _corpus(args)
     adata = datasets.pbmc68k_reduced()
     print(f"pbmc68k_reduced (scanpy's bundled data): {adata.n_obs:,} cells × {adata.n_vars:,} genes")
     tl.resolve_genes(adata, resolver=GeneResolver(corpus))
-    coverage = adata.uns["textcell_genes"]["coverage"]
     print(_report_text(adata))
     var = adata.var
     matched = var[var["textcell_genes_entrez"] != ""]
-    texts = corpus.render(matched["textcell_genes_entrez"], view=args.view)
-    args.out.mkdir(parents=True, exist_ok=True)
     table = matched[["textcell_genes_entrez", "textcell_genes_symbol", "textcell_genes_route"]].copy()
     table.columns = ["entrez", "symbol", "route"]
-    table["text"] = texts
-    from ._io import atomic_write
-
+    table["text"] = corpus.render(matched["textcell_genes_entrez"], view=args.view)
+    args.out.mkdir(parents=True, exist_ok=True)
     with atomic_write(args.out / "genes.tsv", "w") as handle:
         table.to_csv(handle, sep="\t", index_label="var_name")
     with atomic_write(args.out / "coverage.json", "w") as handle:
-        json.dump(coverage, handle, indent=2)
+        json.dump(adata.uns["textcell_genes"]["coverage"], handle, indent=2)
     print(f"\nExample {args.view!r} texts:")
     for symbol in ("CD3E", "MS4A1", "CD14", "NKG7"):
         hits = table.index[table["symbol"] == symbol]
         if len(hits):
             print(f"- {table.loc[hits[0], 'text']}\n")
+
+    tl.embed_genes(adata, model=args.model, view=args.view, corpus=corpus)
+    tl.embed_cells(adata, use_raw=True)  # X is scaled here; .raw holds the log-normalised values
+    genes, cells = adata.uns["textcell"]["params"], adata.uns["X_textcell"]["params"]
     print(
-        f"Wrote {len(table):,} gene texts to {args.out / 'genes.tsv'} "
-        f"and the coverage report to {args.out / 'coverage.json'}"
+        f"Embedded {genes['n_embedded']:,} genes with {genes['model']} ({genes['dim']}-d, {genes['view']}) "
+        f"and {adata.n_obs:,} cells ({cells['method']}, {cells['n_genes_used']:,} genes)."
+    )
+    with atomic_path(args.out / "pbmc68k_textcell.h5ad") as tmp:
+        adata.write_h5ad(tmp)
+    print(
+        f"Wrote {len(table):,} gene texts to {args.out / 'genes.tsv'}, the coverage report to "
+        f"{args.out / 'coverage.json'} and the embedded data to {args.out / 'pbmc68k_textcell.h5ad'}"
     )
     return 0
 
@@ -293,10 +300,11 @@ def _cache_clear(args: argparse.Namespace) -> int:
 COMMANDS: tuple[Command, ...] = (
     Command(
         ("demo",),
-        "resolve and describe the genes of scanpy's bundled pbmc68k_reduced",
+        "resolve, describe and embed the genes and cells of scanpy's bundled pbmc68k_reduced",
         _demo,
         (
             _arg("--out", type=Path, default=Path("textcell-demo"), help="output folder"),
+            MODEL_ARG,
             VIEW_ARG,
             CORPUS_ARG,
             SUMMARIES_ARG,

@@ -8,6 +8,7 @@ fingerprints and cache look-ups never pay for importing torch.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -65,6 +66,20 @@ def _hash_directory(folder: Path) -> str:
                 for block in iter(lambda h=handle: h.read(1 << 20), b""):
                     digest.update(block)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """No 'Loading weights' progress bar from transformers while a model loads."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 @functools.cache
@@ -161,7 +176,8 @@ class LocalEmbedder(Embedder):
                 ) from exc
             source = str(self.directory or self.model_id)
             try:
-                self._model = SentenceTransformer(source, device=self.device)
+                with _quiet_transformers():
+                    self._model = SentenceTransformer(source, device=self.device)
             except OSError as exc:
                 offline = os.environ.get("HF_HUB_OFFLINE") == "1"
                 raise BackendError(
