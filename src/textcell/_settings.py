@@ -27,6 +27,7 @@ class Settings:
     cache_dir: Path = field(default_factory=_default_cache_dir)
     progress: bool = True
     tune_allocator: bool = True  # see textcell.embed.local.tune_allocator
+    shipped_vectors: bool = True  # serve the vectors shipped with textcell (textcell.embed.bundled)
 
 
 settings = Settings()

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .._progress import progress_bar
+from .._settings import settings
 from .base import Embedder
 from .bundled import bundled_vectors
 from .cache import VectorCache, text_key
@@ -58,7 +59,7 @@ def _open_cache(embedder: Embedder, use_cache: bool, *, create: bool = True):
 def _cached(embedder: Embedder, keys: list[str], store: VectorCache | None) -> dict[str, np.ndarray]:
     """Vectors the user's cache or the vectors shipped with textcell already hold."""
     found = store.get(keys) if store is not None else {}
-    shipped = bundled_vectors(embedder.fingerprint())
+    shipped = bundled_vectors(embedder.fingerprint()) if settings.shipped_vectors else None
     if shipped:
         found.update({k: shipped[k] for k in keys if k in shipped and k not in found})
     return found
