@@ -1,4 +1,4 @@
-"""Process-wide settings: cache location, progress bars, allocator tuning."""
+"""Process-wide settings: cache location, progress bars, shipped vectors."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ class Settings:
 
     cache_dir: Path = field(default_factory=_default_cache_dir)
     progress: bool = True
-    tune_allocator: bool = True  # see textcell.embed.local.tune_allocator
     shipped_vectors: bool = True  # serve the vectors shipped with textcell (textcell.embed.bundled)
 
 

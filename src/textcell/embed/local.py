@@ -9,20 +9,17 @@ fingerprints and cache look-ups never pay for importing torch.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import hashlib
 import importlib.util
 import json
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .._settings import settings
 from ..errors import BackendError, InputError
 from .base import Embedder, make_fingerprint
 
@@ -80,31 +77,6 @@ def _quiet_transformers():
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()
-
-
-@functools.cache
-def tune_allocator() -> None:
-    """Keep glibc's malloc from handing large freed blocks back to the OS after every batch.
-
-    Transformer batches allocate and free tens of MB per step; with glibc's defaults each of
-    those goes through mmap/munmap and page faults, which made plain sentence-transformers
-    both slower and erratic on this project's 2-core machines (benchmarks/bench_embed.py).
-    Linux/glibc only; a no-op elsewhere. Turn off with ``textcell.settings.tune_allocator = False``.
-    """
-    if sys.platform != "linux":
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    m_trim_threshold, m_top_pad, m_mmap_threshold, m_arena_max = -1, -2, -3, -8
-    for option, value in (
-        (m_mmap_threshold, 1 << 30),
-        (m_trim_threshold, 2**31 - 1),
-        (m_top_pad, 64 << 20),
-        (m_arena_max, 2),
-    ):
-        libc.mallopt(option, value)
 
 
 def _dimension_from_files(folder: Path) -> int | None:
@@ -166,8 +138,6 @@ class LocalEmbedder(Embedder):
 
     def _load(self):
         if self._model is None:
-            if settings.tune_allocator:
-                tune_allocator()
             try:
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:
