@@ -49,7 +49,7 @@ def _corpus(args: argparse.Namespace):
 
 def _demo(args: argparse.Namespace) -> int:
     from . import datasets, tl
-    from ._io import atomic_path, atomic_write
+    from ._io import atomic_write
     from .genes import GeneResolver
 
     corpus = _corpus(args)
@@ -80,12 +80,11 @@ def _demo(args: argparse.Namespace) -> int:
         f"Embedded {genes['n_embedded']:,} genes with {genes['model']} ({genes['dim']}-d, {genes['view']}) "
         f"and {adata.n_obs:,} cells ({cells['method']}, {cells['n_genes_used']:,} genes)."
     )
-    with atomic_path(args.out / "pbmc68k_textcell.h5ad") as tmp:
-        adata.write_h5ad(tmp)
     print(
-        f"Wrote {len(table):,} gene texts to {args.out / 'genes.tsv'}, the coverage report to "
-        f"{args.out / 'coverage.json'} and the embedded data to {args.out / 'pbmc68k_textcell.h5ad'}"
+        f"Wrote {len(table):,} gene texts to {args.out / 'genes.tsv'} and the coverage report to "
+        f"{args.out / 'coverage.json'}"
     )
+    _write_h5ad(adata, args.out / "pbmc68k_textcell.h5ad")
     return 0
 
 
@@ -205,17 +204,21 @@ def _embed_genes(args: argparse.Namespace) -> int:
         f"Embedded {params['n_embedded']:,} of {params['n_genes']:,} genes with {params['model']} "
         f"({params['dim']}-d, view {params['view']}); {params['n_missing']:,} without an embedding."
     )
+    _write_h5ad(adata, args.output)
+    return 0
+
+
+def _write_h5ad(adata, path: Path) -> None:
+    """Write ``adata``; the file appears under its name only once complete."""
     from ._io import atomic_path
 
-    with atomic_path(args.output) as tmp:
+    with atomic_path(path) as tmp:
         adata.write_h5ad(tmp)
-    print(f"Wrote {args.output}")
-    return 0
+    print(f"Wrote {path}")
 
 
 def _embed_cells(args: argparse.Namespace) -> int:
     from . import tl
-    from ._io import atomic_path
 
     adata = _read_h5ad(args.h5ad, backed=args.backed)
     if args.genes_key not in adata.varm:
@@ -241,9 +244,7 @@ def _embed_cells(args: argparse.Namespace) -> int:
         f"Embedded {adata.n_obs:,} cells ({params['method']}, {adata.obsm[args.key_added].shape[1]}-d, "
         f"{params['n_genes_used']:,} genes, {params['n_empty_cells']:,} empty cells)."
     )
-    with atomic_path(args.output) as tmp:
-        adata.write_h5ad(tmp)
-    print(f"Wrote {args.output}")
+    _write_h5ad(adata, args.output)
     return 0
 
 
