@@ -16,7 +16,7 @@ import pandas as pd
 from .._io import atomic_write
 from ..errors import InputError
 from ..genes.corpus import GeneCorpus
-from ..genes.ids import GeneResolver
+from ..genes.ids import GeneResolver, default_resolver
 from ..genes.views import get_view
 from .base import get_embedder, make_fingerprint
 from .texts import embed_texts
@@ -50,6 +50,7 @@ class GeneEmbeddings:
         if not (len(self.matrix) == len(self.entrez) == len(self.symbols)):
             raise InputError("matrix, entrez and symbols must have the same length.")
         self._row = {e: i for i, e in enumerate(self.entrez)}
+        self._symbol_row = {s: i for i, s in reversed(list(enumerate(self.symbols)))}
 
     @classmethod
     def build(
@@ -113,7 +114,9 @@ class GeneEmbeddings:
         """Row of ``gene`` (Entrez ID, symbol, synonym, Ensembl ID...)."""
         if gene in self._row:
             return self._row[gene]
-        resolution = (resolver or GeneResolver()).resolve([gene], species="human")
+        if gene in self._symbol_row:
+            return self._symbol_row[gene]
+        resolution = (resolver or default_resolver()).resolve([gene], species="human")
         entrez = resolution.matched.get(gene)
         if entrez is None or entrez not in self._row:
             raise InputError(
@@ -160,7 +163,7 @@ class GeneEmbeddings:
         self, genes: Sequence[str], resolver: GeneResolver | None = None, species: str = "auto"
     ) -> tuple[np.ndarray, np.ndarray]:
         """Rows for any gene identifiers (resolved first; zeros where absent) and the found mask."""
-        resolution = (resolver or GeneResolver()).resolve(list(genes), species=species)
+        resolution = (resolver or default_resolver()).resolve(list(genes), species=species)
         return self.aligned(resolution.table["entrez"].tolist())
 
     # ------------------------------------------------------------------ files

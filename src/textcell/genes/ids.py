@@ -326,6 +326,12 @@ class GeneResolver:
         return Resolution(table=table, report=report)
 
 
+@functools.cache
+def default_resolver() -> GeneResolver:
+    """The resolver of the bundled human corpus, built once per process."""
+    return GeneResolver()
+
+
 def _single(route: str, hits: set[str]) -> tuple[str, str | set[str]]:
     if not hits:
         return UNMATCHED, ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anndata as ad
 
 from .._validation import gene_totals
-from ..genes.ids import GeneResolver, Resolution
+from ..genes.ids import GeneResolver, Resolution, default_resolver
 from ._provenance import base_params
 
 
@@ -45,7 +45,7 @@ def resolve_genes(
     ``coverage``.
     """
     adata = adata.copy() if copy else adata
-    resolver = resolver or GeneResolver()
+    resolver = resolver or default_resolver()
     result = resolve_into(adata, resolver=resolver, species=species, layer=layer, key_added=key_added)
     adata.uns[key_added] = {
         "params": {**base_params(resolver.corpus), "species": result.report.species, "layer": layer or ""},
