@@ -22,12 +22,14 @@ import json
 import time
 from pathlib import Path
 
+import anndata as ad
 import numpy as np
 from scipy import sparse
 
 from textcell import _kernels
 from textcell._io import atomic_write
-from textcell.tl.embed_cells import TARGET_SUM, _weighted_block
+from textcell.tl import embed_cells
+from textcell.tl.embed_cells import TARGET_SUM
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -54,6 +56,16 @@ def lognorm(block: sparse.csr_matrix) -> sparse.csr_matrix:
     return out
 
 
+def l2(vectors: np.ndarray) -> np.ndarray:
+    """GenePT-w's last step; the per-cell weight normalisation cancels in it."""
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def prefault(gigabytes: float) -> None:
+    """Touch memory once, so that the first path timed does not pay for this VM backing fresh pages."""
+    np.ones(int(gigabytes * 2**28), dtype=np.float32)
+
+
 def timed(fn):
     start = time.perf_counter()
     result = fn()
@@ -72,29 +84,28 @@ def bench_weighted(counts: sparse.csr_matrix, dim: int, chunk: int, dense_cells:
 
     rng = np.random.default_rng(1)
     embeddings = rng.standard_normal((counts.shape[1], dim)).astype(np.float32)
-    weights = np.ones(counts.shape[1])
     n = counts.shape[0]
 
+    adata = ad.AnnData(counts)
+    adata.varm["textcell"] = embeddings
+    adata.var["textcell_has_embedding"] = True
+
     def ours():
-        out = np.empty((n, dim), dtype=np.float32)
-        for start in range(0, n, chunk):
-            out[start : start + chunk] = _weighted_block(
-                counts[start : start + chunk], embeddings, weights, True, 0
-            )[0]
-        return out
+        embed_cells(adata, normalize="counts", chunk_size=chunk)
+        return adata.obsm["X_textcell"]
 
     def scipy_path():
         out = np.empty((n, dim), dtype=np.float32)
         for start in range(0, n, chunk):
             x = lognorm(counts[start : start + chunk])
-            out[start : start + chunk] = (x @ embeddings) / np.asarray(x.sum(axis=1))
-        return out
+            out[start : start + chunk] = x @ embeddings
+        return l2(out)
 
     def dense_path():
         x = lognorm(counts[:dense_cells]).toarray()
-        return (x @ embeddings) / x.sum(axis=1, keepdims=True)
+        return l2(x @ embeddings)
 
-    _weighted_block(counts[:100], embeddings, weights, True, 0)  # compile
+    embed_cells(adata[:100].copy(), normalize="counts")  # compile
     rows = {}
     for name, fn, cells in (
         ("textcell", ours, n),
@@ -166,6 +177,7 @@ def main() -> None:
     print(
         f"synthetic {args.cells:,} × {args.genes:,}, nnz {counts.nnz:,} ({seconds:.0f} s to make)", flush=True
     )
+    prefault(4)
     results = {
         "cells": args.cells,
         "genes": args.genes,

@@ -18,55 +18,80 @@ def _row_order(data, indices, start, end):
     return order + start
 
 
-@numba.njit(parallel=True, cache=True)
-def cell_weights(indptr, indices, data, gene_weight, log_normalize, target_sum, top_n, weights, used):
-    """weights[k] = w_ig / Σ_g w_ig for entry k = (cell i, gene g); 0 for genes that do not count.
-
-    w_ig = gene_weight[g] · (log1p(x_ig · target_sum / Σ_g x_ig) if log_normalize else x_ig);
-    only genes with gene_weight > 0 count, and with top_n > 0 only the cell's top_n of those.
-    ``weights`` is float32, so that weighted_sum runs in one precision and vectorises.
-    """
-    for i in numba.prange(indptr.shape[0] - 1):
-        start, end = indptr[i], indptr[i + 1]
-        scale = 1.0
-        if log_normalize:
-            total = 0.0
-            for k in range(start, end):
-                total += data[k]
-            scale = target_sum / total if total > 0 else 0.0
-        order = _row_order(data, indices, start, end) if top_n > 0 else np.arange(start, end)
-        n = 0
-        wsum = 0.0
-        for k in order:
-            weights[k] = 0.0
-        for k in order:
-            g = indices[k]
-            if gene_weight[g] <= 0 or data[k] <= 0:
-                continue
-            value = np.log1p(data[k] * scale) if log_normalize else data[k]
-            weights[k] = value * gene_weight[g]
-            wsum += weights[k]
-            n += 1
-            if top_n > 0 and n == top_n:
-                break
-        used[i] = n
-        for k in range(start, end):
-            weights[k] = weights[k] / wsum if wsum > 0 else 0.0
+def log_normalized(csr: sparse.csr_matrix, target_sum: float) -> np.ndarray:
+    """log1p(x · target_sum / cell total) for every stored entry (numpy's SIMD log1p; all-zero cells stay 0)."""
+    totals = np.asarray(csr.sum(axis=1), dtype=np.float64).ravel()
+    scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
+    values = csr.data.astype(np.float32) * np.repeat(scale.astype(np.float32), np.diff(csr.indptr))
+    return np.log1p(values, out=values)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def weighted_sum(indptr, indices, weights, embeddings, out):
-    """out[i] = Σ_k weights[k]·E[indices[k]] over the entries k of cell i."""
-    dim = embeddings.shape[1]
+def cell_weights(indptr, indices, values, gene_weight, top_n, weights, used):
+    """weights[k] = w_ig / Σ_g w_ig for entry k = (cell i, gene g); 0 for genes that do not count.
+
+    w_ig = gene_weight[g] · values[k]; only genes with gene_weight > 0 and a positive value count,
+    and with top_n > 0 only the cell's top_n of those (by value; ties: lower gene index first).
+    ``used[i]`` counts the genes that cell i used. ``weights`` is float32, so that weighted_sum
+    runs in one precision and vectorises.
+    """
     for i in numba.prange(indptr.shape[0] - 1):
-        acc = np.zeros(dim, dtype=np.float32)  # a private accumulator lets numba vectorise
-        for k in range(indptr[i], indptr[i + 1]):
-            w = weights[k]
-            if w != 0.0:
-                g = indices[k]
-                for j in range(dim):
-                    acc[j] += w * embeddings[g, j]
-        out[i, :] = acc
+        start, end = indptr[i], indptr[i + 1]
+        n = 0
+        wsum = 0.0
+        if top_n > 0:
+            weights[start:end] = 0.0
+            for k in _row_order(values, indices, start, end):
+                if n == top_n:
+                    break
+                if gene_weight[indices[k]] > 0 and values[k] > 0:
+                    weights[k] = values[k] * gene_weight[indices[k]]
+                    wsum += weights[k]
+                    n += 1
+        else:
+            for k in range(start, end):
+                counts = gene_weight[indices[k]] > 0 and values[k] > 0
+                weights[k] = values[k] * gene_weight[indices[k]] if counts else 0.0
+                wsum += weights[k]
+                n += counts
+        used[i] = n
+        scale = 1.0 / wsum if wsum > 0 else 0.0
+        for k in range(start, end):
+            weights[k] *= scale
+
+
+ROW_BLOCK = 512
+GENE_BLOCK = 256
+
+
+@numba.njit(parallel=True, fastmath=True, boundscheck=False, cache=True)
+def weighted_sum(indptr, indices, weights, embeddings, out):
+    """out[i] += Σ_k weights[k]·E[indices[k]] over the entries k of cell i.
+
+    Blocked for the cache: each thread takes ROW_BLOCK cells and walks the genes in blocks of
+    GENE_BLOCK, so the embedding rows of one gene block are reused by all its cells while they are
+    still in L1/L2 (CSR rows are sorted by gene, so a cursor per cell marks where the next block
+    starts). The embedding matrix does not fit the cache; one gene block of it does.
+    """
+    n_cells = indptr.shape[0] - 1
+    n_genes = embeddings.shape[0]
+    for block in numba.prange((n_cells + ROW_BLOCK - 1) // ROW_BLOCK):
+        first = block * ROW_BLOCK
+        last = min(n_cells, first + ROW_BLOCK)
+        cursor = indptr[first:last].copy()
+        for gene_end in range(GENE_BLOCK, n_genes + GENE_BLOCK, GENE_BLOCK):
+            for i in range(first, last):
+                k = cursor[i - first]
+                end = indptr[i + 1]
+                acc = out[i]  # row views keep the inner loop free of index checks, so it vectorises
+                while k < end and indices[k] < gene_end:
+                    w = weights[k]
+                    if w != 0.0:
+                        row = embeddings[indices[k]]
+                        for j in range(acc.shape[0]):
+                            acc[j] += w * row[j]
+                    k += 1
+                cursor[i - first] = k
 
 
 @numba.njit(cache=True)
@@ -122,6 +147,16 @@ def top_genes(indptr, indices, data, eligible, k, out):
             if eligible[g] and data[p] > 0:
                 out[i, n] = g
                 n += 1
+
+
+def csr_rows(csr: sparse.csr_matrix, start: int, stop: int) -> sparse.csr_matrix:
+    """Rows start..stop-1 of a CSR matrix as views of its arrays (scipy's slicing copies them)."""
+    first, last = csr.indptr[start], csr.indptr[stop]
+    return sparse.csr_matrix(
+        (csr.data[first:last], csr.indices[first:last], csr.indptr[start : stop + 1] - first),
+        shape=(stop - start, csr.shape[1]),
+        copy=False,
+    )
 
 
 def as_csr(block) -> sparse.csr_matrix:

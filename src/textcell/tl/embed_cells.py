@@ -111,8 +111,9 @@ def embed_cells(
         top = n_top if method == "topn" else 0
         vectors, used = _weighted(matrix, adata.n_obs, embeddings, weights, log_normalize, top, chunk_size)
         sentences = None
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, None]
+    np.divide(vectors, norms, out=vectors, where=norms > 0)  # in place: the matrix can be GBs
     empty = used == 0
     if empty.any():
         logger.warning(
@@ -121,7 +122,7 @@ def embed_cells(
             key_added,
         )
 
-    adata.obsm[key_added] = vectors.astype(np.float32)
+    adata.obsm[key_added] = vectors
     adata.obs[f"{key_added}_n_genes"] = used
     adata.obs[f"{key_added}_empty"] = empty
     gene_params = adata.uns.get(genes_key, {}).get("params", {})
@@ -183,8 +184,10 @@ def _expression(adata: ad.AnnData, layer: str | None, use_raw: bool):
 
 def _row_chunks(matrix, n_obs: int, chunk_size: int) -> Iterator[tuple[int, sparse.csr_matrix]]:
     """Canonical CSR chunks of rows from dense, sparse, backed or Dask matrices."""
+    in_memory_csr = sparse.issparse(matrix) and matrix.format == "csr" and matrix.has_canonical_format
     for start in range(0, n_obs, chunk_size):
-        block = matrix[start : start + chunk_size]
+        stop = min(n_obs, start + chunk_size)
+        block = _kernels.csr_rows(matrix, start, stop) if in_memory_csr else matrix[start:stop]
         if hasattr(block, "compute"):
             block = block.compute()
         csr = _kernels.as_csr(block)
@@ -230,23 +233,19 @@ def _weighted(matrix, n_obs, embeddings, weights, log_normalize, top_n, chunk_si
     with progress_bar(total=n_obs, desc="embedding cells", unit="cell") as bar:
         for start, csr in _row_chunks(matrix, n_obs, chunk_size):
             stop = start + csr.shape[0]
-            out[start:stop], used[start:stop] = _weighted_block(
-                csr, embeddings, weights, log_normalize, top_n
-            )
+            used[start:stop] = _weighted_block(csr, embeddings, weights, log_normalize, top_n, out[start:stop])
             bar.update(csr.shape[0])
     return out, used
 
 
-def _weighted_block(csr, embeddings, weights, log_normalize, top_n):
-    n = csr.shape[0]
+def _weighted_block(csr, embeddings, weights, log_normalize, top_n, out) -> np.ndarray:
+    """Adds the block's weighted averages into ``out`` (zeros, one row per cell); returns genes used per cell."""
     entry_weights = np.empty(csr.nnz, dtype=np.float32)
-    used = np.zeros(n, dtype=np.int64)
-    _kernels.cell_weights(
-        csr.indptr, csr.indices, csr.data, weights, log_normalize, TARGET_SUM, top_n, entry_weights, used
-    )
-    out = np.zeros((n, embeddings.shape[1]), dtype=np.float32)
+    used = np.zeros(csr.shape[0], dtype=np.int64)
+    values = _kernels.log_normalized(csr, TARGET_SUM) if log_normalize else csr.data
+    _kernels.cell_weights(csr.indptr, csr.indices, values, weights, top_n, entry_weights, used)
     _kernels.weighted_sum(csr.indptr, csr.indices, entry_weights, embeddings, out)
-    return out, used
+    return used
 
 
 def _is_dask(matrix) -> bool:
@@ -259,7 +258,8 @@ def _weighted_dask(matrix, embeddings, weights, log_normalize, top_n):
     dim = embeddings.shape[1]
 
     def block(x):
-        out, used = _weighted_block(_checked(x), embeddings, weights, log_normalize, top_n)
+        out = np.zeros((x.shape[0], dim), dtype=np.float32)
+        used = _weighted_block(_checked(x), embeddings, weights, log_normalize, top_n, out)
         return np.hstack([out, used[:, None].astype(np.float32)])
 
     result = matrix.map_blocks(
