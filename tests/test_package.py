@@ -8,7 +8,8 @@ import pytest
 
 import textcell
 
-TOOLS = [getattr(textcell.tl, name) for name in textcell.tl.__all__]
+TOOLS = [getattr(textcell.tl, name) for name in textcell.tl.__all__ if not name.endswith("_to_file")]
+FILE_WRITERS = [getattr(textcell.tl, name) for name in textcell.tl.__all__ if name.endswith("_to_file")]
 
 
 @pytest.mark.parametrize("tool", TOOLS, ids=lambda f: f.__name__)
@@ -22,6 +23,15 @@ def test_tools_take_adata_first_then_keyword_only_options(tool):
     assert inspect.signature(tool).parameters["copy"].default is False
     assert tool.__doc__
     assert "Parameters" in tool.__doc__
+
+
+@pytest.mark.parametrize("writer", FILE_WRITERS, ids=lambda f: f.__name__)
+def test_file_writers_take_a_backed_adata_and_a_destination(writer):
+    params = list(inspect.signature(writer).parameters.values())
+    assert [p.name for p in params[:2]] == ["adata", "destination"]
+    assert all(p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD) for p in params[2:])
+    assert "key_added" in {p.name for p in params}
+    assert "Parameters" in writer.__doc__
 
 
 def test_import_has_no_side_effects():

@@ -9,17 +9,37 @@ from scipy import sparse
 
 
 @numba.njit(cache=True)
-def _row_order(data, indices, start, end):
-    """Positions start..end-1 ordered by value (descending), ties by gene index (ascending)."""
-    keys = np.empty(end - start, dtype=np.float64)
-    for k in range(start, end):
-        keys[k - start] = -data[k]
-    order = np.argsort(keys, kind="mergesort")  # stable: CSR rows are sorted by gene index
-    return order + start
+def _top_positions(values, indices, eligible, start, end, k):
+    """Positions of the row's k largest positive values among eligible genes, largest first.
+
+    Ties go to the lower gene index (CSR rows are sorted by gene index). Only the candidates at or
+    above the k-th largest value are sorted, not the whole row.
+    """
+    candidates = np.empty(end - start, dtype=np.int64)
+    n = 0
+    for p in range(start, end):
+        if values[p] > 0 and eligible[indices[p]]:
+            candidates[n] = p
+            n += 1
+    keys = np.empty(n, dtype=values.dtype)
+    for j in range(n):
+        keys[j] = -values[candidates[j]]
+    if n > k:
+        kth = np.partition(keys, k - 1)[k - 1]
+        ties = k - np.sum(keys < kth)
+        m = 0
+        for j in range(n):  # in gene order, so the ties kept are the lowest gene indices
+            if keys[j] < kth or (keys[j] == kth and ties > 0):
+                ties -= keys[j] == kth
+                candidates[m] = candidates[j]
+                keys[m] = keys[j]
+                m += 1
+        n = k
+    return candidates[:n][np.argsort(keys[:n], kind="mergesort")]
 
 
 def log_normalized(csr: sparse.csr_matrix, target_sum: float) -> np.ndarray:
-    """log1p(x · target_sum / cell total) for every stored entry (numpy's SIMD log1p; all-zero cells stay 0)."""
+    """log1p(x · target_sum / cell total) per stored entry (numpy's SIMD log1p); empty cells stay 0."""
     totals = np.asarray(csr.sum(axis=1), dtype=np.float64).ravel()
     scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
     values = csr.data.astype(np.float32) * np.repeat(scale.astype(np.float32), np.diff(csr.indptr))
@@ -35,19 +55,17 @@ def cell_weights(indptr, indices, values, gene_weight, top_n, weights, used):
     ``used[i]`` counts the genes that cell i used. ``weights`` is float32, so that weighted_sum
     runs in one precision and vectorises.
     """
+    counted = gene_weight > 0
     for i in numba.prange(indptr.shape[0] - 1):
         start, end = indptr[i], indptr[i + 1]
         n = 0
         wsum = 0.0
         if top_n > 0:
             weights[start:end] = 0.0
-            for k in _row_order(values, indices, start, end):
-                if n == top_n:
-                    break
-                if gene_weight[indices[k]] > 0 and values[k] > 0:
-                    weights[k] = values[k] * gene_weight[indices[k]]
-                    wsum += weights[k]
-                    n += 1
+            for k in _top_positions(values, indices, counted, start, end, top_n):
+                weights[k] = values[k] * gene_weight[indices[k]]
+                wsum += weights[k]
+                n += 1
         else:
             for k in range(start, end):
                 counts = gene_weight[indices[k]] > 0 and values[k] > 0
@@ -138,15 +156,8 @@ def sentences(top: np.ndarray, symbols) -> list[str]:
 def top_genes(indptr, indices, data, eligible, k, out):
     """out[i, :] = the k most expressed eligible genes of cell i (ties: lower index first), -1 padded."""
     for i in numba.prange(indptr.shape[0] - 1):
-        order = _row_order(data, indices, indptr[i], indptr[i + 1])
-        n = 0
-        for p in order:
-            if n == k:
-                break
-            g = indices[p]
-            if eligible[g] and data[p] > 0:
-                out[i, n] = g
-                n += 1
+        top = _top_positions(data, indices, eligible, indptr[i], indptr[i + 1], k)
+        out[i, : top.shape[0]] = indices[top]
 
 
 def csr_rows(csr: sparse.csr_matrix, start: int, stop: int) -> sparse.csr_matrix:

@@ -226,8 +226,7 @@ def _embed_cells(args: argparse.Namespace) -> int:
         tl.embed_genes(
             adata, model=args.model, view=args.view, corpus=_corpus(args), key_added=args.genes_key
         )
-    tl.embed_cells(
-        adata,
+    options = dict(
         method=args.method,
         genes_key=args.genes_key,
         layer=args.layer,
@@ -239,12 +238,19 @@ def _embed_cells(args: argparse.Namespace) -> int:
         model=args.model,
         key_added=args.key_added,
     )
-    params = adata.uns[args.key_added]["params"]
+    if adata.isbacked:  # streamed into a copy of the file: X and the result never sit in memory
+        params = tl.embed_cells_to_file(adata, args.output, **options)
+    else:
+        tl.embed_cells(adata, **options)
+        params = adata.uns[args.key_added]["params"]
     print(
-        f"Embedded {adata.n_obs:,} cells ({params['method']}, {adata.obsm[args.key_added].shape[1]}-d, "
+        f"Embedded {adata.n_obs:,} cells ({params['method']}, {params['dim']}-d, "
         f"{params['n_genes_used']:,} genes, {params['n_empty_cells']:,} empty cells)."
     )
-    _write_h5ad(adata, args.output)
+    if adata.isbacked:
+        print(f"Wrote {args.output}")
+    else:
+        _write_h5ad(adata, args.output)
     return 0
 
 

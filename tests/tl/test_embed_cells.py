@@ -54,6 +54,28 @@ def test_every_input_layout_gives_the_same_result(kang, layout, tmp_path):
     np.testing.assert_allclose(adata.obsm["X_textcell"], expected, atol=1e-6)
 
 
+def test_backed_file_streams_into_a_copy_of_itself(kang, tmp_path):
+    expected = textcell.tl.embed_cells(kang, method="topn", n_top=30, copy=True)
+    kang.write_h5ad(tmp_path / "kang.h5ad")
+    backed = ad.read_h5ad(tmp_path / "kang.h5ad", backed="r")
+    params = textcell.tl.embed_cells_to_file(
+        backed, tmp_path / "out.h5ad", method="topn", n_top=30, chunk_size=700, key_added="top"
+    )
+    result = ad.read_h5ad(tmp_path / "out.h5ad")
+    np.testing.assert_allclose(result.obsm["top"], expected.obsm["X_textcell"], atol=1e-6)
+    np.testing.assert_array_equal(result.obs["top_n_genes"], expected.obs["X_textcell_n_genes"])
+    assert (result.X != kang.X).nnz == 0
+    np.testing.assert_array_equal(result.varm["textcell"], kang.varm["textcell"])
+    assert result.uns["top"]["params"] == params and params["dim"] == 64 and params["n_top"] == 30
+    assert result.uns["textcell"]["params"]["fingerprint"] == kang.uns["textcell"]["params"]["fingerprint"]
+
+    with pytest.raises(InputError, match="backed AnnData"):
+        textcell.tl.embed_cells_to_file(kang, tmp_path / "x.h5ad")
+    with pytest.raises(InputError, match="Unknown options"):
+        textcell.tl.embed_cells_to_file(backed, tmp_path / "x.h5ad", methd="topn")
+    assert not (tmp_path / "x.h5ad").exists()
+
+
 def test_dask_on_a_local_cluster(kang):
     import dask.array as da
     from distributed import Client, LocalCluster

@@ -11,12 +11,15 @@ Dask arrays (block by block, so the same call runs on a ``dask.distributed`` clu
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Iterator
 from importlib.metadata import version
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
+from anndata.io import write_elem
 from scipy import sparse
 
 from .. import _kernels
@@ -95,6 +98,102 @@ def embed_cells(
     if copy and adata.isbacked:
         raise InputError("copy=True needs the data in memory; use copy=False on a backed AnnData.")
     adata = adata.copy() if copy else adata
+    targets: dict[str, np.ndarray] = {}
+
+    def in_memory(dim: int) -> np.ndarray:
+        targets["vectors"] = np.zeros((adata.n_obs, dim), dtype=np.float32)
+        return targets["vectors"]
+
+    used, params = _embed_into(
+        adata, in_memory, method=method, genes_key=genes_key, layer=layer, use_raw=use_raw,
+        normalize=normalize, highly_variable=highly_variable, idf=idf, center=center, n_top=n_top,
+        model=model, chunk_size=chunk_size, key_added=key_added,
+    )  # fmt: skip
+    adata.obsm[key_added] = targets["vectors"]
+    adata.obs[f"{key_added}_n_genes"] = used
+    adata.obs[f"{key_added}_empty"] = used == 0
+    adata.uns[key_added] = {"params": params}
+    return adata if copy else None
+
+
+_OPTIONS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(embed_cells).parameters.items()
+    if parameter.kind is parameter.KEYWORD_ONLY and name not in ("copy", "key_added")
+}
+
+
+def embed_cells_to_file(adata: ad.AnnData, destination, *, key_added: str = "X_textcell", **options) -> dict:
+    """Out of core: :func:`embed_cells` for a backed AnnData, written into a copy of its file.
+
+    ``destination`` becomes the source file plus ``obsm[key_added]``, the ``obs`` columns and
+    ``uns`` entry of :func:`embed_cells`, and ``adata``'s current ``var``, ``varm`` and ``uns`` (the
+    gene embeddings). Neither ``X`` nor the cell embeddings are ever held in memory: memory is
+    bounded by ``chunk_size`` cells whatever the size of the file. The file appears under its name
+    only once complete.
+
+    Parameters
+    ----------
+    adata
+        A backed AnnData (``anndata.read_h5ad(path, backed="r")``).
+    destination
+        The h5ad file to write.
+    key_added
+        As in :func:`embed_cells`.
+    options
+        The other options of :func:`embed_cells` (not ``copy``).
+
+    Returns the provenance written to ``uns[key_added]['params']``.
+    """
+    import shutil
+
+    import h5py
+
+    from .._io import atomic_path
+
+    if not adata.isbacked:
+        raise InputError(
+            "embed_cells_to_file needs a backed AnnData: anndata.read_h5ad(path, backed='r'); "
+            "use embed_cells for data in memory."
+        )
+    unknown = set(options) - set(_OPTIONS)
+    if unknown:
+        raise InputError(f"Unknown options {sorted(unknown)}; embed_cells takes {', '.join(_OPTIONS)}.")
+    with atomic_path(Path(destination)) as tmp:
+        shutil.copyfile(adata.filename, tmp)
+        with h5py.File(tmp, "r+") as store:
+            if key_added in store["obsm"]:
+                del store["obsm"][key_added]
+
+            def on_disk(dim: int):
+                rows = max(1, min(adata.n_obs, 2**20 // (4 * dim)))
+                dataset = store["obsm"].create_dataset(
+                    key_added, shape=(adata.n_obs, dim), dtype="float32", chunks=(rows, dim)
+                )
+                dataset.attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
+                return dataset
+
+            used, params = _embed_into(adata, on_disk, **{**_OPTIONS, **options, "key_added": key_added})
+            obs = adata.obs.copy()
+            obs[f"{key_added}_n_genes"] = used
+            obs[f"{key_added}_empty"] = used == 0
+            for name, element in (
+                ("obs", obs),
+                ("var", adata.var),
+                ("varm", dict(adata.varm)),
+                ("uns", {**adata.uns, key_added: {"params": params}}),
+            ):
+                del store[name]
+                write_elem(store, name, element)
+    return params
+
+
+def _embed_into(
+    adata, target_for, *, method, genes_key, layer, use_raw, normalize, highly_variable, idf, center,
+    n_top, model, chunk_size, key_added,
+) -> tuple[np.ndarray, dict]:  # fmt: skip
+    """Embeds the cells chunk by chunk into ``target_for(dim)`` (anything sliceable: an array, an
+    HDF5 dataset); returns the genes used per cell and the provenance."""
     embeddings, eligible = _gene_embeddings(adata, genes_key, highly_variable)
     matrix = _expression(adata, layer, use_raw)
     log_normalize = _decide_normalization(matrix, normalize)
@@ -105,15 +204,23 @@ def embed_cells(
         embeddings = embeddings - embeddings[eligible].mean(axis=0)
         embeddings[~eligible] = 0
 
+    top_n = n_top if method == "topn" else 0
     if method == "sentence":
-        vectors, used, sentences = _sentences(adata, matrix, eligible, genes_key, n_top, model, chunk_size)
+        chunks = _sentences(adata, matrix, eligible, genes_key, n_top, model, chunk_size)
+    elif _is_dask(matrix):
+        chunks = _weighted_dask(matrix, embeddings, weights, log_normalize, top_n)
     else:
-        top = n_top if method == "topn" else 0
-        vectors, used = _weighted(matrix, adata.n_obs, embeddings, weights, log_normalize, top, chunk_size)
-        sentences = None
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, None]
-    np.divide(vectors, norms, out=vectors, where=norms > 0)  # in place: the matrix can be GBs
+        chunks = _weighted(matrix, adata.n_obs, embeddings, weights, log_normalize, top_n, chunk_size)
+    used = np.zeros(adata.n_obs, dtype=np.int64)
+    target = None
+    with progress_bar(total=adata.n_obs, desc="embedding cells", unit="cell") as bar:
+        for start, vectors, chunk_used in chunks:
+            target = target_for(vectors.shape[1]) if target is None else target
+            norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, None]
+            np.divide(vectors, norms, out=vectors, where=norms > 0)
+            target[start : start + len(vectors)] = vectors
+            used[start : start + len(vectors)] = chunk_used
+            bar.update(len(vectors))
     empty = used == 0
     if empty.any():
         logger.warning(
@@ -121,29 +228,24 @@ def embed_cells(
             int(empty.sum()),
             key_added,
         )
-
-    adata.obsm[key_added] = vectors
-    adata.obs[f"{key_added}_n_genes"] = used
-    adata.obs[f"{key_added}_empty"] = empty
     gene_params = adata.uns.get(genes_key, {}).get("params", {})
-    adata.uns[key_added] = {
-        "params": {
-            **{k: v for k, v in gene_params.items() if k not in ("n_genes", "n_embedded", "n_missing")},
-            "textcell_version": version("textcell"),
-            "method": method,
-            "genes_key": genes_key,
-            "layer": "raw" if use_raw else layer or "",
-            "normalization": "normalize_total(1e4)+log1p" if log_normalize else "as given",
-            "highly_variable": highly_variable,
-            "idf": idf,
-            "center": center,
-            "n_top": n_top if method != "weighted" else 0,
-            "n_genes_used": int(eligible.sum()),
-            "n_empty_cells": int(empty.sum()),
-            **({"sentence_model": str(getattr(model, "model_id", model))} if sentences is not None else {}),
-        }
+    params = {
+        **{k: v for k, v in gene_params.items() if k not in ("n_genes", "n_embedded", "n_missing")},
+        "textcell_version": version("textcell"),
+        "method": method,
+        "genes_key": genes_key,
+        "layer": "raw" if use_raw else layer or "",
+        "normalization": "normalize_total(1e4)+log1p" if log_normalize else "as given",
+        "highly_variable": highly_variable,
+        "idf": idf,
+        "center": center,
+        "n_top": n_top if method != "weighted" else 0,
+        "n_genes_used": int(eligible.sum()),
+        "n_empty_cells": int(empty.sum()),
+        "dim": int(target.shape[1]),
+        **({"sentence_model": str(getattr(model, "model_id", model))} if method == "sentence" else {}),
     }
-    return adata if copy else None
+    return used, params
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -226,20 +328,17 @@ def _idf(matrix, n_obs: int, chunk_size: int) -> np.ndarray:
 
 
 def _weighted(matrix, n_obs, embeddings, weights, log_normalize, top_n, chunk_size):
-    if _is_dask(matrix):
-        return _weighted_dask(matrix, embeddings, weights, log_normalize, top_n)
-    out = np.zeros((n_obs, embeddings.shape[1]), dtype=np.float32)
-    used = np.zeros(n_obs, dtype=np.int64)
-    with progress_bar(total=n_obs, desc="embedding cells", unit="cell") as bar:
-        for start, csr in _row_chunks(matrix, n_obs, chunk_size):
-            stop = start + csr.shape[0]
-            used[start:stop] = _weighted_block(csr, embeddings, weights, log_normalize, top_n, out[start:stop])
-            bar.update(csr.shape[0])
-    return out, used
+    """(start, vectors, genes used) per chunk; the vectors live in one buffer reused chunk after chunk."""
+    buffer = np.empty((min(chunk_size, n_obs), embeddings.shape[1]), dtype=np.float32)
+    for start, csr in _row_chunks(matrix, n_obs, chunk_size):
+        out = buffer[: csr.shape[0]]
+        out.fill(0)
+        used = _weighted_block(csr, embeddings, weights, log_normalize, top_n, out)
+        yield start, out, used
 
 
 def _weighted_block(csr, embeddings, weights, log_normalize, top_n, out) -> np.ndarray:
-    """Adds the block's weighted averages into ``out`` (zeros, one row per cell); returns genes used per cell."""
+    """Adds the block's weighted averages into ``out`` (zeros, one row per cell); returns genes used."""
     entry_weights = np.empty(csr.nnz, dtype=np.float32)
     used = np.zeros(csr.shape[0], dtype=np.int64)
     values = _kernels.log_normalized(csr, TARGET_SUM) if log_normalize else csr.data
@@ -268,7 +367,7 @@ def _weighted_dask(matrix, embeddings, weights, log_normalize, top_n):
         dtype=np.float32,
         meta=np.empty((0, dim + 1), np.float32),
     ).compute()
-    return result[:, :dim], result[:, dim].astype(np.int64)
+    yield 0, result[:, :dim], result[:, dim].astype(np.int64)
 
 
 def _checked(block) -> sparse.csr_matrix:
@@ -276,6 +375,7 @@ def _checked(block) -> sparse.csr_matrix:
 
 
 def _sentences(adata, matrix, eligible, genes_key, n_top, model, chunk_size):
+    """(start, vectors, genes used) per chunk: sentences built from CSR rows, embedded with the cache."""
     from ..embed.base import get_embedder
     from ..embed.texts import embed_texts
 
@@ -286,12 +386,11 @@ def _sentences(adata, matrix, eligible, genes_key, n_top, model, chunk_size):
         else adata.var_names.to_numpy(str)
     )
     eligible = eligible & (symbols != "")
-    sentences, used = [], np.zeros(adata.n_obs, dtype=np.int64)
+    embedder = get_embedder(model)
     for start, csr in _row_chunks(matrix, adata.n_obs, chunk_size):
         top = np.full((csr.shape[0], n_top), -1, dtype=np.int64)
         _kernels.top_genes(csr.indptr, csr.indices, csr.data, eligible, n_top, top)
-        used[start : start + csr.shape[0]] = (top >= 0).sum(axis=1)
-        sentences.extend(_kernels.sentences(top, symbols))
-    vectors = embed_texts(get_embedder(model), sentences)
-    vectors[used == 0] = 0
-    return vectors, used, sentences
+        used = (top >= 0).sum(axis=1)
+        vectors = embed_texts(embedder, _kernels.sentences(top, symbols))
+        vectors[used == 0] = 0
+        yield start, vectors, used
