@@ -99,7 +99,7 @@ def main() -> None:
         )
         seconds = time.perf_counter() - start
         print(child.stdout)
-        peak_rss = int(child.stdout.rsplit("VmHWM", 1)[1].split()[0]) * 1024
+        peak_rss = int(child.stdout.rsplit("VmHWM:", 1)[1].split()[0]) * 1024
 
         with h5py.File(output) as store:
             streamed = store["obsm"]["X_textcell"][:2000]
