@@ -98,20 +98,14 @@ def embed_cells(
     if copy and adata.isbacked:
         raise InputError("copy=True needs the data in memory; use copy=False on a backed AnnData.")
     adata = adata.copy() if copy else adata
-    targets: dict[str, np.ndarray] = {}
-
-    def in_memory(dim: int) -> np.ndarray:
-        targets["vectors"] = np.zeros((adata.n_obs, dim), dtype=np.float32)
-        return targets["vectors"]
-
-    used, params = _embed_into(
-        adata, in_memory, method=method, genes_key=genes_key, layer=layer, use_raw=use_raw,
+    vectors, used, params = _embed_into(
+        adata, lambda dim: np.zeros((adata.n_obs, dim), dtype=np.float32),
+        method=method, genes_key=genes_key, layer=layer, use_raw=use_raw,
         normalize=normalize, highly_variable=highly_variable, idf=idf, center=center, n_top=n_top,
         model=model, chunk_size=chunk_size, key_added=key_added,
     )  # fmt: skip
-    adata.obsm[key_added] = targets["vectors"]
-    adata.obs[f"{key_added}_n_genes"] = used
-    adata.obs[f"{key_added}_empty"] = used == 0
+    adata.obsm[key_added] = vectors
+    adata.obs = adata.obs.assign(**_obs_columns(key_added, used))
     adata.uns[key_added] = {"params": params}
     return adata if copy else None
 
@@ -173,12 +167,9 @@ def embed_cells_to_file(adata: ad.AnnData, destination, *, key_added: str = "X_t
                 dataset.attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
                 return dataset
 
-            used, params = _embed_into(adata, on_disk, **{**_OPTIONS, **options, "key_added": key_added})
-            obs = adata.obs.copy()
-            obs[f"{key_added}_n_genes"] = used
-            obs[f"{key_added}_empty"] = used == 0
+            _, used, params = _embed_into(adata, on_disk, **{**_OPTIONS, **options, "key_added": key_added})
             for name, element in (
-                ("obs", obs),
+                ("obs", adata.obs.assign(**_obs_columns(key_added, used))),
                 ("var", adata.var),
                 ("varm", dict(adata.varm)),
                 ("uns", {**adata.uns, key_added: {"params": params}}),
@@ -191,9 +182,9 @@ def embed_cells_to_file(adata: ad.AnnData, destination, *, key_added: str = "X_t
 def _embed_into(
     adata, target_for, *, method, genes_key, layer, use_raw, normalize, highly_variable, idf, center,
     n_top, model, chunk_size, key_added,
-) -> tuple[np.ndarray, dict]:  # fmt: skip
+) -> tuple:  # fmt: skip
     """Embeds the cells chunk by chunk into ``target_for(dim)`` (anything sliceable: an array, an
-    HDF5 dataset); returns the genes used per cell and the provenance."""
+    HDF5 dataset); returns that target, the genes used per cell and the provenance."""
     embeddings, eligible = _gene_embeddings(adata, genes_key, highly_variable)
     matrix = _expression(adata, layer, use_raw)
     log_normalize = _decide_normalization(matrix, normalize)
@@ -245,7 +236,11 @@ def _embed_into(
         "dim": int(target.shape[1]),
         **({"sentence_model": str(getattr(model, "model_id", model))} if method == "sentence" else {}),
     }
-    return used, params
+    return target, used, params
+
+
+def _obs_columns(key_added: str, used: np.ndarray) -> dict[str, np.ndarray]:
+    return {f"{key_added}_n_genes": used, f"{key_added}_empty": used == 0}
 
 
 # ---------------------------------------------------------------------------- inputs
