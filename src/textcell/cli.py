@@ -304,6 +304,46 @@ def _cache_clear(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import cells as cell_bench
+    from .bench import report
+
+    results = {}
+    if args.command_1 in ("cells", "all"):
+        datasets = list(args.datasets or ([] if args.h5ad else cell_bench.DATASETS))
+        if args.h5ad:
+            if not args.label:
+                raise InputError("--h5ad needs --label (the obs column with the cell labels).")
+            datasets.append(
+                cell_bench.CellDataset(
+                    args.h5ad.stem, lambda: _read_h5ad(args.h5ad, backed=False), args.label, args.batch
+                )
+            )
+        results["cells"] = cell_bench.cell_benchmark(datasets, seeds=range(args.seeds))
+    if args.command_1 in ("genes", "all"):
+        from .bench.genes import gene_benchmark
+
+        results["genes"] = gene_benchmark(models=args.models, views=args.views, seed=0)
+    written = report.write_report(args.output, **results)
+    if "cells" in written:
+        print("\n".join(report.goal_lines(written["cells"])))
+    print(f"Wrote {args.output / 'report.md'}, results.json and figures/")
+    return 0
+
+
+BENCH_OUTPUT_ARG = _arg("-o", "--output", type=Path, default=Path("textcell-bench"), help="report folder")
+CELL_BENCH_ARGS = (
+    _arg("--datasets", nargs="+", help="kang_pbmc, pbmc_3tech, pbmc68k_reduced (default: all three)"),
+    _arg("--h5ad", type=Path, help="also benchmark this AnnData file (counts or log-normalised X)"),
+    _arg("--label", help="obs column with the cell labels of --h5ad"),
+    _arg("--batch", help="obs column with donors/batches of --h5ad (held out in label transfer)"),
+    _arg("--seeds", type=int, default=10, help="k-means and Leiden seeds (default 10)"),
+)
+GENE_BENCH_ARGS = (
+    _arg("--models", nargs="+", default=["all-MiniLM-L6-v2", "tfidf"], help="text embedders to compare"),
+    _arg("--views", nargs="+", default=["card", "summary", "full"], help="text views to compare"),
+)
+
 COMMANDS: tuple[Command, ...] = (
     Command(
         ("demo",),
@@ -378,8 +418,19 @@ COMMANDS: tuple[Command, ...] = (
             _arg("--layer", help="expression layer instead of X"),
             _arg("--use-raw", action="store_true", help="use .raw.X (same genes as .X)"),
             _arg("--hvg", action="store_true", help="only var['highly_variable'] genes"),
-            _arg("--idf", action="store_true", help="down-weight ubiquitous genes"),
-            _arg("--center", action="store_true", help="subtract the mean gene embedding"),
+            _arg(
+                "--idf",
+                action=argparse.BooleanOptionalAction,
+                default=True,
+                help="down-weight ubiquitous genes (default: on)",
+            ),
+            _arg(
+                "--center",
+                action=argparse.BooleanOptionalAction,
+                default=True,
+                help="subtract the mean gene embedding (default: on); "
+                "GenePT as published: --no-idf --no-center",
+            ),
             _arg("--n-top", type=int, default=100, help="genes per cell for topn / sentence"),
             _arg("--backed", action="store_true", help="read the file in chunks (large files)"),
             _arg("--genes-key", default="textcell", help="varm key of the gene embeddings"),
@@ -457,6 +508,24 @@ COMMANDS: tuple[Command, ...] = (
             _arg("--max-retries", type=int, default=6, help="retries per batch (default 6)"),
             CORPUS_ARG,
         ),
+    ),
+    Command(
+        ("bench", "cells"),
+        "cell embeddings vs PCA, published GenePT-w and random genes; a report folder",
+        _bench,
+        (BENCH_OUTPUT_ARG, *CELL_BENCH_ARGS),
+    ),
+    Command(
+        ("bench", "genes"),
+        "gene-property tasks per model and view, with controls and the leakage baseline",
+        _bench,
+        (BENCH_OUTPUT_ARG, *GENE_BENCH_ARGS),
+    ),
+    Command(
+        ("bench", "all"),
+        "the full benchmark (cells and genes) into one report folder",
+        _bench,
+        (BENCH_OUTPUT_ARG, *CELL_BENCH_ARGS, *GENE_BENCH_ARGS),
     ),
 )
 

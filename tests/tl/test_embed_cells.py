@@ -8,12 +8,22 @@ from textcell.embed import RandomEmbedder
 from textcell.errors import InputError
 
 
-def genept_w_reference(counts: np.ndarray, embeddings: np.ndarray, has: np.ndarray) -> np.ndarray:
-    """GenePT-w as a plain dense computation: log-normalise, weighted average, L2."""
+def genept_w_reference(
+    counts: np.ndarray, embeddings: np.ndarray, has: np.ndarray, *, idf=False, center=False
+) -> np.ndarray:
+    """GenePT-w as a plain dense computation: log-normalise, weighted average, L2; optionally with
+    idf gene weights (genes with weight ≤ 0 left out) and centred gene embeddings."""
     counts = counts.astype(np.float64)
     lognorm = np.log1p(counts / counts.sum(axis=1, keepdims=True) * 1e4)
-    weights = lognorm[:, has]
-    cells = weights @ embeddings[has].astype(np.float64) / weights.sum(axis=1, keepdims=True)
+    embeddings = embeddings[has].astype(np.float64)
+    gene_weight = np.ones(has.sum())
+    if idf:
+        gene_weight = np.log(len(counts) / (1.0 + (counts[:, has] > 0).sum(axis=0)))
+        gene_weight[gene_weight <= 0] = 0
+    if center:
+        embeddings = embeddings - embeddings.mean(axis=0)
+    weights = lognorm[:, has] * gene_weight
+    cells = weights @ embeddings / weights.sum(axis=1, keepdims=True)
     return cells / np.linalg.norm(cells, axis=1, keepdims=True)
 
 
@@ -24,11 +34,15 @@ def kang(shared_data):
     return adata
 
 
-def test_weighted_equals_the_dense_genept_reference(kang):
+@pytest.mark.parametrize("options", [{"idf": False, "center": False}, {}], ids=["as_published", "defaults"])
+def test_weighted_equals_the_dense_genept_reference(kang, options):
     adata = kang.copy()
-    textcell.tl.embed_cells(adata)
+    textcell.tl.embed_cells(adata, **options)
     has = adata.var["textcell_has_embedding"].to_numpy()
-    reference = genept_w_reference(adata.X.toarray(), adata.varm["textcell"], has)
+    reference = genept_w_reference(
+        adata.X.toarray(), adata.varm["textcell"], has, idf=options.get("idf", True),
+        center=options.get("center", True),
+    )  # fmt: skip
     assert np.abs(adata.obsm["X_textcell"] - reference).max() < 1e-5
     params = adata.uns["X_textcell"]["params"]
     assert params["normalization"] == "normalize_total(1e4)+log1p"
@@ -92,7 +106,7 @@ def test_dask_on_a_local_cluster(kang):
 
 def test_topn_uses_only_each_cells_most_expressed_genes(kang):
     adata = kang[:300].copy()
-    textcell.tl.embed_cells(adata, method="topn", n_top=20, key_added="top")
+    textcell.tl.embed_cells(adata, method="topn", n_top=20, idf=False, center=False, key_added="top")
     has = adata.var["textcell_has_embedding"].to_numpy()
     counts = adata.X.toarray()
     masked = np.where(has, counts, 0)

@@ -42,8 +42,8 @@ def embed_cells(
     use_raw: bool = False,
     normalize: str = "auto",
     highly_variable: bool = False,
-    idf: bool = False,
-    center: bool = False,
+    idf: bool = True,
+    center: bool = True,
     n_top: int = 100,
     model="all-MiniLM-L6-v2",
     chunk_size: int = 10_000,
@@ -73,9 +73,14 @@ def embed_cells(
     highly_variable
         Use only genes with ``var['highly_variable']``.
     idf
-        Down-weight ubiquitous genes by log(n_cells / (1 + cells expressing the gene)).
+        Down-weight ubiquitous genes by log(n_cells / (1 + cells expressing the gene)); genes
+        expressed in every cell get no weight. Costs one more pass over the matrix.
     center
         Subtract the mean gene embedding (the direction all gene texts share) first.
+
+        The defaults of ``highly_variable``, ``idf`` and ``center`` were chosen on a validation
+        dataset that the benchmark does not report (``textcell.bench.cells``); GenePT-w exactly as
+        published is ``idf=False, center=False``.
     n_top
         Genes per cell for ``topn`` and ``sentence``.
     model

@@ -1,0 +1,1 @@
+"""Benchmarks a reviewer can re-run: gene- and cell-level tasks with real baselines and spread."""

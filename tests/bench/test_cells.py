@@ -1,0 +1,99 @@
+"""The cell benchmark end to end on scanpy's bundled pbmc68k_reduced (no download), and its report."""
+
+import json
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from textcell.bench import cells, report
+from textcell.datasets import pbmc68k_reduced
+from textcell.errors import InputError
+
+CONFIG = {"model": "all-MiniLM-L6-v2", "highly_variable": False, "idf": True, "center": True}
+
+
+def _pbmc68k_with_batches() -> ad.AnnData:
+    adata = pbmc68k_reduced()
+    obs = adata.obs[["bulk_labels", "phase"]]
+    return ad.AnnData(X=adata.raw.X, obs=obs, var=pd.DataFrame(index=adata.raw.var_names))
+
+
+@pytest.fixture(scope="module")
+def bench_run():
+    dataset = cells.CellDataset("pbmc68k_by_phase", _pbmc68k_with_batches, "bulk_labels", batch="phase")
+    return cells.cell_benchmark([dataset], config=CONFIG, seeds=range(2))
+
+
+def test_every_embedding_gets_every_metric_with_its_spread(bench_run):
+    entry = bench_run["datasets"]["pbmc68k_by_phase"]
+    assert entry["n_cells"] == 700
+    assert list(entry["embeddings"]) == ["PCA", "GenePT-w (published recipe)", "textcell", "random genes"]
+    for result in entry["embeddings"].values():
+        summary = result["summary"]
+        assert set(report.CELL_COLUMNS) <= set(summary)
+        assert summary["kmeans_ari"]["n"] == 2
+        assert summary["knn_macro_f1"]["n"] == 3  # one fold per held-out cell-cycle phase
+        # ten labels: chance macro-F1 is about 0.1
+        assert summary["knn_macro_f1"]["mean"] > 0.3
+        assert 0 <= summary["ilisi"]["mean"] <= 1
+    assert entry["batches"] is not None
+
+
+def test_the_random_control_uses_other_gene_vectors_with_the_same_configuration():
+    adata = cells.prepare(pbmc68k_reduced().raw.to_adata())
+    text = cells.textcell_embedding(adata, CONFIG)
+    from textcell.embed import RandomEmbedder
+
+    random = cells.textcell_embedding(adata, CONFIG, gene_model=RandomEmbedder())
+    assert text.shape == random.shape == (700, 384)
+    assert np.allclose(np.linalg.norm(text, axis=1), 1, atol=1e-5)
+    assert np.abs(text - random).max() > 0.1
+
+
+def test_pca_baseline_is_scanpys_standard_pipeline():
+    adata = cells.prepare(pbmc68k_reduced().raw.to_adata())
+    assert adata.var["highly_variable"].sum() == 765 // 2
+    assert cells.pca_embedding(adata).shape == (700, 50)
+
+
+def test_the_report_folder_holds_json_markdown_and_figures(bench_run, tmp_path):
+    results = report.write_report(tmp_path, cells=bench_run)
+    stored = json.loads((tmp_path / "results.json").read_text())
+    assert stored == json.loads(json.dumps(results))
+    markdown = (tmp_path / "report.md").read_text()
+    assert "| PCA |" in markdown
+    assert "Where we stand" in markdown
+    for link in [part.split(")")[0] for part in markdown.split("](")[1:]]:
+        figure = tmp_path / link
+        assert figure.is_file(), link
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = report.readme_table(stored)
+    assert table.count("| pbmc68k_by_phase |") == 4
+
+
+def test_choose_config_takes_the_best_text_configuration_never_the_random_control():
+    sweep = pd.DataFrame(
+        [
+            {**CONFIG, "model": "random", "mean": 0.9},
+            {**CONFIG, "mean": 0.5},
+            {**CONFIG, "model": "tfidf", "center": False, "mean": 0.6},
+        ]
+    )
+    assert cells.choose_config(sweep) == {**CONFIG, "model": "tfidf", "center": False}
+
+
+def test_validation_sweep_runs_the_grid_with_a_random_control(monkeypatch):
+    monkeypatch.setattr(cells, "CONFIG_GRID", {**{k: (v,) for k, v in CONFIG.items()}, "idf": (False, True)})
+    dataset = cells.CellDataset("pbmc68k", cells.DATASETS["pbmc68k_reduced"].load, "bulk_labels")
+    sweep = cells.validation_sweep(dataset, seeds=range(2))
+    assert len(sweep) == 4
+    assert sorted(sweep["model"].unique()) == ["all-MiniLM-L6-v2", "random"]
+    assert (sweep["n"] == 2).all()
+
+
+def test_a_missing_label_column_is_named(tmp_path):
+    dataset = cells.CellDataset("pbmc68k", cells.DATASETS["pbmc68k_reduced"].load, "cell_type")
+    with pytest.raises(InputError, match="no column 'cell_type'"):
+        cells.cell_benchmark([dataset], config=CONFIG, seeds=range(2))
