@@ -319,7 +319,8 @@ def _bench(args: argparse.Namespace) -> int:
                     args.h5ad.stem, lambda: _read_h5ad(args.h5ad, backed=False), args.label, args.batch
                 )
             )
-        results["cells"] = cell_bench.cell_benchmark(datasets, seeds=range(args.seeds))
+        config = cell_bench.default_config() if args.defaults else None
+        results["cells"] = cell_bench.cell_benchmark(datasets, config=config, seeds=range(args.seeds))
     if args.command_1 in ("genes", "all"):
         from .bench.genes import gene_benchmark
 
@@ -338,6 +339,11 @@ CELL_BENCH_ARGS = (
     _arg("--label", help="obs column with the cell labels of --h5ad"),
     _arg("--batch", help="obs column with donors/batches of --h5ad (held out in label transfer)"),
     _arg("--seeds", type=int, default=10, help="k-means and Leiden seeds (default 10)"),
+    _arg(
+        "--defaults",
+        action="store_true",
+        help="use textcell's defaults instead of choosing them again on the validation data",
+    ),
 )
 GENE_BENCH_ARGS = (
     _arg("--models", nargs="+", default=["all-MiniLM-L6-v2", "tfidf"], help="text embedders to compare"),

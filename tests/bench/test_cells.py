@@ -8,37 +8,47 @@ import pandas as pd
 import pytest
 
 from textcell.bench import cells, report
+from textcell.cli import main
 from textcell.datasets import pbmc68k_reduced
 from textcell.errors import InputError
 
 CONFIG = {"model": "all-MiniLM-L6-v2", "highly_variable": False, "idf": True, "center": True}
 
 
-def _pbmc68k_with_batches() -> ad.AnnData:
+@pytest.fixture(scope="module")
+def report_folder(tmp_path_factory):
+    """``textcell bench cells`` on a user file: pbmc68k_reduced with its cell-cycle phase as batch."""
+    folder = tmp_path_factory.mktemp("bench")
     adata = pbmc68k_reduced()
     obs = adata.obs[["bulk_labels", "phase"]]
-    return ad.AnnData(X=adata.raw.X, obs=obs, var=pd.DataFrame(index=adata.raw.var_names))
+    ad.AnnData(X=adata.raw.X, obs=obs, var=pd.DataFrame(index=adata.raw.var_names)).write_h5ad(
+        folder / "pbmc68k.h5ad"
+    )
+    arguments = ["bench", "cells", "--h5ad", str(folder / "pbmc68k.h5ad"), "--label", "bulk_labels"]
+    arguments += ["--batch", "phase", "--defaults", "--seeds", "2", "-o", str(folder / "report")]
+    assert main(arguments) == 0
+    return folder / "report"
 
 
 @pytest.fixture(scope="module")
-def bench_run():
-    dataset = cells.CellDataset("pbmc68k_by_phase", _pbmc68k_with_batches, "bulk_labels", batch="phase")
-    return cells.cell_benchmark([dataset], config=CONFIG, seeds=range(2))
+def results(report_folder):
+    return json.loads((report_folder / "results.json").read_text())
 
 
-def test_every_embedding_gets_every_metric_with_its_spread(bench_run):
-    entry = bench_run["datasets"]["pbmc68k_by_phase"]
-    assert entry["n_cells"] == 700
+def test_every_embedding_gets_every_metric_with_its_spread(results):
+    assert results["cells"]["config"] == CONFIG
+    entry = results["cells"]["datasets"]["pbmc68k"]
+    assert (entry["n_cells"], entry["label"], entry["batch"]) == (700, "bulk_labels", "phase")
     assert list(entry["embeddings"]) == ["PCA", "GenePT-w (published recipe)", "textcell", "random genes"]
     for result in entry["embeddings"].values():
         summary = result["summary"]
         assert set(report.CELL_COLUMNS) <= set(summary)
         assert summary["kmeans_ari"]["n"] == 2
+        assert len(result["scores"]["kmeans_ari"]) == 2
         assert summary["knn_macro_f1"]["n"] == 3  # one fold per held-out cell-cycle phase
         # ten labels: chance macro-F1 is about 0.1
         assert summary["knn_macro_f1"]["mean"] > 0.3
         assert 0 <= summary["ilisi"]["mean"] <= 1
-    assert entry["batches"] is not None
 
 
 def test_the_random_control_uses_other_gene_vectors_with_the_same_configuration():
@@ -58,19 +68,23 @@ def test_pca_baseline_is_scanpys_standard_pipeline():
     assert cells.pca_embedding(adata).shape == (700, 50)
 
 
-def test_the_report_folder_holds_json_markdown_and_figures(bench_run, tmp_path):
-    results = report.write_report(tmp_path, cells=bench_run)
-    stored = json.loads((tmp_path / "results.json").read_text())
-    assert stored == json.loads(json.dumps(results))
-    markdown = (tmp_path / "report.md").read_text()
+def test_the_report_folder_holds_markdown_and_figures(report_folder, results):
+    markdown = (report_folder / "report.md").read_text()
+    assert markdown == report.render_markdown(results)
     assert "| PCA |" in markdown
     assert "Where we stand" in markdown
-    for link in [part.split(")")[0] for part in markdown.split("](")[1:]]:
-        figure = tmp_path / link
+    links = [part.split(")")[0] for part in markdown.split("](")[1:]]
+    assert len(links) == 5  # UMAPs, two confusion matrices, two bar charts
+    for link in links:
+        figure = report_folder / link
         assert figure.is_file(), link
         assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    table = report.readme_table(stored)
-    assert table.count("| pbmc68k_by_phase |") == 4
+    assert report.readme_table(results).count("| pbmc68k |") == 4
+
+
+def test_the_h5ad_option_needs_a_label(tmp_path, capsys):
+    assert main(["bench", "cells", "--h5ad", str(tmp_path / "x.h5ad"), "-o", str(tmp_path)]) == 2
+    assert "--h5ad needs --label" in capsys.readouterr().err
 
 
 def test_choose_config_takes_the_best_text_configuration_never_the_random_control():

@@ -1,10 +1,9 @@
 """The README's results are the committed report's, and the library's defaults are its choice."""
 
-import inspect
 import json
 from pathlib import Path
 
-import textcell
+from textcell.bench.cells import default_config
 from textcell.bench.report import readme_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,9 +17,4 @@ def test_readme_results_block_equals_the_committed_report():
 
 
 def test_library_defaults_are_the_configuration_chosen_on_validation_data():
-    config = json.loads(RESULTS.read_text())["cells"]["config"]
-    cells = inspect.signature(textcell.tl.embed_cells).parameters
-    assert {name: cells[name].default for name in ("highly_variable", "idf", "center")} == {
-        name: config[name] for name in ("highly_variable", "idf", "center")
-    }
-    assert inspect.signature(textcell.tl.embed_genes).parameters["model"].default == config["model"]
+    assert default_config() == json.loads(RESULTS.read_text())["cells"]["config"]

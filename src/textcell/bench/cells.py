@@ -22,6 +22,7 @@ in the results.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 from collections.abc import Callable
@@ -134,6 +135,15 @@ def textcell_embedding(adata: ad.AnnData, config: dict, *, gene_model=None) -> n
     return work.obsm["X_textcell"]
 
 
+def default_config() -> dict:
+    """textcell's defaults: ``embed_genes``' model and ``embed_cells``' HVG, idf and centring."""
+    from ..tl import embed_cells, embed_genes
+
+    options = inspect.signature(embed_cells).parameters
+    model = inspect.signature(embed_genes).parameters["model"].default
+    return {"model": model, **{name: options[name].default for name in CONFIG_GRID if name != "model"}}
+
+
 def validation_sweep(dataset: CellDataset = VALIDATION, *, seeds=SEEDS) -> pd.DataFrame:
     """k-means ARI (mean, sd over seeds) of every configuration in the grid on the validation data,
     and of the same configurations with random gene vectors (``model == "random"``)."""
@@ -209,7 +219,8 @@ def evaluate(embedding: np.ndarray, labels, batches=None, *, seeds=SEEDS) -> dic
 
 
 def cell_benchmark(datasets=tuple(DATASETS), *, config: dict | None = None, seeds=SEEDS) -> dict:
-    """Run the validation sweep (unless ``config`` is given) and every dataset.
+    """Run the validation sweep (unless ``config`` is given, e.g. :func:`default_config`) and
+    every dataset.
 
     ``datasets`` holds names from :data:`DATASETS` or :class:`CellDataset` objects (any h5ad and
     label key a user names). Returns ``{"config", "sweep", "datasets": {name: {...}}}``; each
