@@ -139,6 +139,8 @@ def test_sentence_ranks_genes_and_embeds_each_distinct_sentence_once(kang, monke
     ranked = sorted(np.flatnonzero(eligible), key=lambda g: (-row[g], g))[:5]
     assert " ".join(symbols[ranked]) in seen
     assert len(seen) == len(set(seen))
+    params = adata.uns["s"]["params"]
+    assert (params["idf"], params["center"]) == (False, False)  # gene weights do not apply to sentences
 
 
 def test_cells_without_covered_expression_get_zero_and_a_flag(kang):

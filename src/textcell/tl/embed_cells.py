@@ -190,6 +190,8 @@ def _embed_into(
 ) -> tuple:  # fmt: skip
     """Embeds the cells chunk by chunk into ``target_for(dim)`` (anything sliceable: an array, an
     HDF5 dataset); returns that target, the genes used per cell and the provenance."""
+    if method == "sentence":  # a sentence is embedded as text: gene weights and centring do not apply
+        idf = center = False
     embeddings, eligible = _gene_embeddings(adata, genes_key, highly_variable)
     matrix = _expression(adata, layer, use_raw)
     log_normalize = _decide_normalization(matrix, normalize)
