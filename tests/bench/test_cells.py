@@ -107,6 +107,11 @@ def test_validation_sweep_runs_the_grid_with_a_random_control(monkeypatch):
     assert (sweep["n"] == 2).all()
 
 
+def test_an_unknown_dataset_lists_the_known_ones():
+    with pytest.raises(InputError, match="choose from kang_pbmc, pbmc_3tech, pbmc68k_reduced"):
+        cells.cell_benchmark(["kang"], config=CONFIG)
+
+
 def test_a_missing_label_column_is_named(tmp_path):
     dataset = cells.CellDataset("pbmc68k", cells.DATASETS["pbmc68k_reduced"].load, "cell_type")
     with pytest.raises(InputError, match="no column 'cell_type'"):

@@ -226,6 +226,9 @@ def cell_benchmark(datasets=tuple(DATASETS), *, config: dict | None = None, seed
     label key a user names). Returns ``{"config", "sweep", "datasets": {name: {...}}}``; each
     dataset entry has the labels, batches and, per embedding, the output of :func:`evaluate`.
     """
+    unknown = [d for d in datasets if isinstance(d, str) and d not in DATASETS]
+    if unknown:
+        raise InputError(f"Unknown dataset(s) {unknown}; choose from {', '.join(DATASETS)} or pass --h5ad.")
     sweep = None
     if config is None:
         sweep = validation_sweep(seeds=seeds)
@@ -240,10 +243,11 @@ def cell_benchmark(datasets=tuple(DATASETS), *, config: dict | None = None, seed
 
 
 def _benchmark_one(dataset: CellDataset, config: dict, seeds) -> dict:
-    adata = prepare(dataset.load())
+    adata = dataset.load()
     for key in (dataset.label, dataset.batch):
         if key is not None and key not in adata.obs:
             raise InputError(f"{dataset.name}: obs has no column {key!r}; columns: {list(adata.obs)}.")
+    adata = prepare(adata)
     labels = adata.obs[dataset.label].astype(str).to_numpy()
     batches = adata.obs[dataset.batch].astype(str).to_numpy() if dataset.batch else None
     logger.info("%s: %d cells × %d genes", dataset.name, adata.n_obs, adata.n_vars)
