@@ -38,7 +38,7 @@ def write_report(folder, *, cells: dict | None = None, genes: pd.DataFrame | Non
     results = {"textcell_version": version("textcell")}
     if cells is not None:
         results["cells"] = _cell_results(cells)
-        _cell_figures(cells, folder / "figures")
+        _cell_figures(cells, results["cells"], folder / "figures")
     if genes is not None:
         results["genes"] = genes.replace({np.nan: None}).to_dict(orient="records")
     with atomic_write(folder / "results.json", "w") as handle:
@@ -70,12 +70,12 @@ def _cell_results(cells: dict) -> dict:
     }
 
 
-def _cell_figures(cells: dict, figures: Path) -> None:
+def _cell_figures(cells: dict, cell_results: dict, figures: Path) -> None:
     import scanpy as sc
 
     from .. import pl
 
-    frame = cell_frame(_cell_results(cells))
+    frame = cell_frame(cell_results)
     for metric in ("kmeans_ari", "knn_macro_f1"):
         rows = frame[frame["metric"] == metric]
         pl.metric_bars(rows, metric=CELL_COLUMNS[metric]).savefig(figures / f"cells_{metric}.png", dpi=110)
