@@ -79,7 +79,7 @@ def cell_weights(indptr, indices, values, gene_weight, top_n, weights, used):
 
 
 ROW_BLOCK = 512
-GENE_BLOCK = 256
+GENE_BLOCK = 1024
 
 
 @numba.njit(parallel=True, fastmath=True, boundscheck=False, cache=True)
@@ -88,8 +88,9 @@ def weighted_sum(indptr, indices, weights, embeddings, out):
 
     Blocked for the cache: each thread takes ROW_BLOCK cells and walks the genes in blocks of
     GENE_BLOCK, so the embedding rows of one gene block are reused by all its cells while they are
-    still in L1/L2 (CSR rows are sorted by gene, so a cursor per cell marks where the next block
-    starts). The embedding matrix does not fit the cache; one gene block of it does.
+    still in cache (CSR rows are sorted by gene, so a cursor per cell marks where the next block
+    starts). Entries go eight at a time: one pass over the cell's accumulator row per eight
+    embedding rows instead of one per row, which halves the loads and stores per multiply-add.
     """
     n_cells = indptr.shape[0] - 1
     n_genes = embeddings.shape[0]
@@ -101,13 +102,24 @@ def weighted_sum(indptr, indices, weights, embeddings, out):
             for i in range(first, last):
                 k = cursor[i - first]
                 end = indptr[i + 1]
-                acc = out[i]  # row views keep the inner loop free of index checks, so it vectorises
+                acc = out[i]  # row views keep the inner loops free of index checks, so they vectorise
+                while k + 7 < end and indices[k + 7] < gene_end:
+                    w0, w1, w2, w3 = weights[k], weights[k + 1], weights[k + 2], weights[k + 3]
+                    w4, w5, w6, w7 = weights[k + 4], weights[k + 5], weights[k + 6], weights[k + 7]
+                    e0, e1 = embeddings[indices[k]], embeddings[indices[k + 1]]
+                    e2, e3 = embeddings[indices[k + 2]], embeddings[indices[k + 3]]
+                    e4, e5 = embeddings[indices[k + 4]], embeddings[indices[k + 5]]
+                    e6, e7 = embeddings[indices[k + 6]], embeddings[indices[k + 7]]
+                    for j in range(acc.shape[0]):
+                        acc[j] += (w0 * e0[j] + w1 * e1[j] + w2 * e2[j] + w3 * e3[j]) + (
+                            w4 * e4[j] + w5 * e5[j] + w6 * e6[j] + w7 * e7[j]
+                        )
+                    k += 8
                 while k < end and indices[k] < gene_end:
                     w = weights[k]
-                    if w != 0.0:
-                        row = embeddings[indices[k]]
-                        for j in range(acc.shape[0]):
-                            acc[j] += w * row[j]
+                    row = embeddings[indices[k]]
+                    for j in range(acc.shape[0]):
+                        acc[j] += w * row[j]
                     k += 1
                 cursor[i - first] = k
 
