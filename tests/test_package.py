@@ -58,3 +58,16 @@ def test_errors_share_one_base():
         "ResponseError",
     ):
         assert issubclass(getattr(errors, name), errors.TextcellError)
+
+
+@pytest.mark.slow
+def test_scanpys_standard_neighbours_work_with_the_installed_dependencies():
+    """Above 4,096 cells scanpy uses pynndescent; 0.7 returns sparse arrays scanpy 1.11 cannot read."""
+    import anndata as ad
+    import numpy as np
+    import scanpy as sc
+
+    adata = ad.AnnData(np.random.default_rng(0).normal(size=(4200, 10)).astype(np.float32))
+    sc.pp.neighbors(adata, use_rep="X", n_neighbors=15)
+    assert adata.obsp["connectivities"].shape == (4200, 4200)
+    assert adata.obsp["distances"].getnnz(axis=1).min() >= 14

@@ -60,8 +60,7 @@ def kmeans_scores(embedding: np.ndarray, labels, *, seeds: Iterable[int] = range
 def neighbor_graph(embedding: np.ndarray) -> ad.AnnData:
     """scanpy's 15-nearest-neighbour graph of the embedding (also what its UMAP is drawn from).
 
-    Exact neighbours (scikit-learn): deterministic, and scanpy 1.11's pynndescent path fails on
-    scipy's sparse arrays.
+    Exact neighbours (scikit-learn), so that every run gives the same graph.
     """
     import scanpy as sc
 
