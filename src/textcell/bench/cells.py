@@ -124,10 +124,21 @@ def pca_embedding(adata: ad.AnnData) -> np.ndarray:
 def textcell_embedding(adata: ad.AnnData, config: dict, *, gene_model=None) -> np.ndarray:
     """Cell embedding of the prepared data under ``config``; ``gene_model`` overrides its text model
     for the gene vectors (the random control)."""
-    from ..tl import embed_cells, embed_genes
+    return _cells_from(_with_gene_vectors(adata, gene_model or config["model"]), config)
+
+
+def _with_gene_vectors(adata: ad.AnnData, model) -> ad.AnnData:
+    """The prepared data's counts with the ``card`` vectors of ``model`` in ``varm``."""
+    from ..tl import embed_genes
 
     work = ad.AnnData(adata.X, obs=pd.DataFrame(index=adata.obs_names), var=adata.var[["highly_variable"]])
-    embed_genes(work, model=gene_model or config["model"], view="card")
+    embed_genes(work, model=model, view="card")
+    return work
+
+
+def _cells_from(work: ad.AnnData, config: dict) -> np.ndarray:
+    from ..tl import embed_cells
+
     embed_cells(
         work, method="weighted", highly_variable=config["highly_variable"], idf=config["idf"],
         center=config["center"],
@@ -155,12 +166,16 @@ def validation_sweep(dataset: CellDataset = VALIDATION, *, seeds=SEEDS) -> pd.Da
     grid = [
         dict(zip(CONFIG_GRID, values, strict=True)) for values in itertools.product(*CONFIG_GRID.values())
     ]
+    genes = {}  # gene vectors once per model, shared by every option set
     for config in progress(grid, desc="validation sweep", unit="config"):
         # the random control does not depend on the text model: once per remaining option set
         for control in (False, True) if config["model"] == DEFAULT_MODEL else (False,):
-            embedding = textcell_embedding(adata, config, gene_model=RandomEmbedder() if control else None)
+            model = "random" if control else config["model"]
+            if model not in genes:
+                genes[model] = _with_gene_vectors(adata, RandomEmbedder() if control else model)
+            embedding = _cells_from(genes[model], config)
             summary = summarize(metrics.kmeans_scores(embedding, labels, seeds=seeds)["ari"])
-            rows.append({**config, "model": "random" if control else config["model"], **summary})
+            rows.append({**config, "model": model, **summary})
     return pd.DataFrame(rows)
 
 
