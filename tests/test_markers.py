@@ -21,7 +21,10 @@ def test_panglaodb_immune_markers(panglaodb_immune):
     b_cells = table[table["cell_type"] == "B cells"]
     assert {"MS4A1", "CD19", "CD79A"} <= set(b_cells["gene"])
     assert b_cells.set_index("gene").loc["CD19", "canonical"]
-    assert (b_cells["weight"] == b_cells["canonical"].map({True: 2.0, False: 1.0})).all()
+    weight = b_cells.set_index("gene")["weight"]
+    # CD79A: sensitivity 0.98, specificity 0.02 in PanglaoDB's human data; CD2: 0.00 and 0.10
+    assert weight["CD79A"] == pytest.approx((0.5 + 0.5 * 0.98) * (1 - 0.02), abs=0.01)
+    assert weight["CD2"] == pytest.approx(0.5 * 0.9, abs=0.01)
     assert "Acinar cells" not in set(table["cell_type"])  # the tissue filter
     assert not table.duplicated(["cell_type", "gene", "sign"]).any()
 
@@ -70,7 +73,7 @@ def test_user_table_from_a_file(tmp_path, resolver):
 @pytest.mark.parametrize(
     ("markers", "message"),
     [
-        ("panglao", "use one of panglaodb, cellmarker, sctype"),
+        ("panglao", "use one of textcell, panglaodb, cellmarker, sctype"),
         (pd.DataFrame({"type": ["T"], "gene": ["CD3E"]}), "needs columns cell_type and gene"),
         ({"T": {"up": ["CD3E"]}}, "use keys 'positive' and 'negative'"),
     ],

@@ -2,8 +2,8 @@
 
 from importlib.metadata import version as _version
 
-from . import datasets, embed, genes, markers, tl
+from . import annotation, datasets, embed, genes, markers, perturb, report, tl
 from ._settings import settings
 
 __version__ = _version("textcell")
-__all__ = ["datasets", "embed", "genes", "markers", "settings", "tl"]
+__all__ = ["annotation", "datasets", "embed", "genes", "markers", "perturb", "report", "settings", "tl"]

@@ -6,6 +6,7 @@ connection, a malformed answer) or raises a final :class:`~textcell.errors.Backe
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from typing import TypeVar
 
 import httpx
 
-from .errors import BackendError
+from .errors import AuthError, BackendError, RateLimitError, ResponseError
 
 T = TypeVar("T")
 MAX_DELAY = 60.0
@@ -66,3 +67,33 @@ def snippet(text: str, *, redact: str | None = None, limit: int = 80) -> str:
     if redact:
         text = text.replace(redact, "<redacted>")
     return f"first {limit} chars: {text[:limit]!r}" if text else "empty body"
+
+
+def json_answer(response: httpx.Response, *, redact: str | None = None) -> object:
+    """The JSON body of a successful answer. 429 and 5xx become :class:`RetryableError`, as does a
+    body that is not JSON; 401/403 raise :class:`AuthError`, other 4xx :class:`ResponseError`."""
+    status, text = response.status_code, response.text
+    excerpt = snippet(text, redact=redact)
+    if status == 429:
+        raise RetryableError(
+            f"The server answered 'too many requests' (HTTP 429; {excerpt})",
+            RateLimitError,
+            retry_after(response),
+        )
+    if status >= 500:
+        raise RetryableError(
+            f"The server answered HTTP {status} ({excerpt})", BackendError, retry_after(response)
+        )
+    if status in (401, 403):
+        raise AuthError(
+            f"The server rejected the credentials (HTTP {status}; {excerpt}). Set the API key "
+            "(api_key= or the environment variable) and check its permissions."
+        )
+    if status >= 400:
+        raise ResponseError(f"The server refused the request (HTTP {status}; {excerpt}).")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise RetryableError(
+            f"The server answered with something that is not JSON ({excerpt})", ResponseError
+        ) from exc

@@ -84,7 +84,68 @@ def _demo(args: argparse.Namespace) -> int:
         f"Wrote {len(table):,} gene texts to {args.out / 'genes.tsv'} and the coverage report to "
         f"{args.out / 'coverage.json'}"
     )
+    from .annotation.clusters import standard_clusters
+
+    standard_clusters(adata, use_raw=True)
+    tl.annotate(adata, groupby="leiden", use_raw=True)
+    print("\nAnnotation of the Leiden clusters (scanpy's standard pipeline), with marker evidence:")
+    _print_annotation(adata, "textcell_annotation")
     _write_h5ad(adata, args.out / "pbmc68k_textcell.h5ad")
+    _write_report(adata, args.out / "report.html", "textcell_annotation")
+    return 0
+
+
+def _annotate(args: argparse.Namespace) -> int:
+    from . import tl
+
+    adata = _read_h5ad(args.h5ad, backed=False)
+    if args.groupby not in adata.obs:
+        if args.groupby != "leiden":
+            raise InputError(f"obs[{args.groupby!r}] not found; cluster first or pass --groupby leiden.")
+        from .annotation.clusters import standard_clusters
+
+        print("No obs['leiden']: clustering with scanpy's standard pipeline (Leiden, resolution 1).")
+        standard_clusters(adata, layer=args.layer, use_raw=args.use_raw)
+    chat = None
+    if args.chat_model:
+        from .annotation.chat import ChatProposer
+
+        chat = ChatProposer(args.chat_model, base_url=args.chat_base_url, max_retries=args.chat_retries)
+    tl.annotate(
+        adata, groupby=args.groupby, markers=args.markers, tissue=args.tissue, species=args.species,
+        marker_path=args.marker_file, layer=args.layer, use_raw=args.use_raw, chat=chat,
+        key_added=args.key_added,
+    )  # fmt: skip
+    _print_annotation(adata, args.key_added)
+    if args.output:
+        _write_h5ad(adata, args.output)
+    if args.report:
+        _write_report(adata, args.report, args.key_added)
+    return 0
+
+
+def _print_annotation(adata, key: str) -> None:
+    from .annotation.result import AnnotationResult
+
+    result = AnnotationResult.from_adata(adata, key)
+    counts = ", ".join(f"{n} {status}" for status, n in result.counts().items())
+    print(f"{len(result.groups)} groups: {counts}.")
+    for row in result.groups.itertuples():
+        evidence = f" [{row.supporting}]" if row.supporting else ""
+        contradicting = f"; contradicting: {row.contradicting}" if row.contradicting else ""
+        print(f"  {row.group} ({row.n_cells:,} cells): {row.label} — {row.status}{evidence}{contradicting}")
+
+
+def _write_report(adata, path: Path, key: str) -> None:
+    from .report import annotation_report
+
+    annotation_report(adata, path, key=key)
+    print(f"Wrote the report to {path}")
+
+
+def _report(args: argparse.Namespace) -> int:
+    adata = _read_h5ad(args.h5ad, backed=False)
+    _write_report(adata, args.output, args.key)
     return 0
 
 
@@ -325,13 +386,177 @@ def _bench(args: argparse.Namespace) -> int:
         from .bench.genes import gene_benchmark
 
         results["genes"] = gene_benchmark(models=args.models, views=args.views, seed=0)
+    if args.command_1 == "annotate":
+        from .bench.annotation import annotation_benchmark
+
+        results["annotation"] = annotation_benchmark(
+            args.datasets or (*cell_bench.DATASETS, "validation"),
+            markers=args.markers,
+            gene_model=args.model,
+            figures=args.output / "figures",
+        )
     written = report.write_report(args.output, **results)
     if "cells" in written:
         print("\n".join(report.goal_lines(written["cells"])))
+    if "annotation" in written:
+        print("\n".join(report.annotation_lines(written["annotation"])))
     print(f"Wrote {args.output / 'report.md'}, results.json and figures/")
     return 0
 
 
+def _programs(args: argparse.Namespace) -> int:
+    from . import tl
+
+    adata = _read_h5ad(args.h5ad, backed=False)
+    corpus = _corpus(args)
+    if args.genes_key not in adata.varm:
+        print(f"No .varm[{args.genes_key!r}] yet: embedding the genes with {args.model} ({args.view}).")
+        tl.embed_genes(adata, model=args.model, view=args.view, corpus=corpus, key_added=args.genes_key)
+    genes = args.genes[0] if args.genes and args.genes[0] in ("highly_variable", "all") else args.genes
+    genes = genes or "highly_variable"
+    if genes == "highly_variable" and "highly_variable" not in adata.var:
+        _add_highly_variable(adata, args.layer, args.n_top_genes)
+    tl.gene_programs(
+        adata,
+        genes=genes,
+        genes_key=args.genes_key,
+        method=args.method,
+        n_neighbors=args.n_neighbors,
+        threshold=args.threshold,
+        resolution=args.resolution,
+        min_size=args.min_size,
+        groupby=args.groupby,
+        layer=args.layer,
+        validate={"auto": None, "yes": True, "no": False}[args.validate],
+        corpus=corpus,
+        seed=args.seed,
+        key_added=args.key_added,
+    )
+    result = adata.uns[args.key_added]
+    params = result["params"]
+    print(
+        f"{len(result['names'])} programs over {params['n_assigned']:,} of {params['n_genes']:,} genes "
+        f"({params['method']}, resolution {params['resolution']:g})."
+    )
+    if "activity" in result:
+        activity = result["activity"]
+        for name, top in zip(activity["programs"], activity["top_group"], strict=True):
+            genes_shown = ", ".join(str(g) for g in result["programs"][name][:6])
+            print(f"  {name} ({len(result['programs'][name])} genes, most active in {top}): {genes_shown}")
+    if "validation" in result:
+        validation = result["validation"]
+        text, baseline = validation["text"], validation["coexpression"]
+        print(
+            f"GO validation ({validation['n_universe']:,} genes without GO in their text): "
+            f"{text['n_enriched']} of {text['n_programs']} text programs have a significant term; "
+            f"co-expression programs: {baseline['n_enriched']} of {baseline['n_programs']}."
+        )
+    if args.figure:
+        if "activity" not in result:
+            raise InputError("--figure needs --groupby (the heat map is programs × groups).")
+        from . import pl
+        from ._io import atomic_path
+
+        with atomic_path(args.figure) as tmp:
+            figure = pl.program_heatmap(adata, key=args.key_added)
+            figure.savefig(tmp, dpi=110, format=args.figure.suffix[1:] or "png")
+        print(f"Wrote {args.figure}")
+    _write_h5ad(adata, args.output)
+    return 0
+
+
+def _add_highly_variable(adata, layer, n_top_genes: int) -> None:
+    """var['highly_variable'] (scanpy, seurat flavour) from log-normalised values."""
+    import anndata as ad
+    import scanpy as sc
+
+    from .tl.programs import _log_expression
+
+    print(f"No var['highly_variable']: selecting {n_top_genes:,} highly variable genes (scanpy, seurat).")
+    work = ad.AnnData(_log_expression(adata, layer))
+    sc.pp.highly_variable_genes(work, flavor="seurat", n_top_genes=min(n_top_genes, adata.n_vars))
+    adata.var["highly_variable"] = work.var["highly_variable"].to_numpy()
+
+
+def _bench_programs(args: argparse.Namespace) -> int:
+    from .bench.programs import program_benchmark, program_goal_lines
+    from .bench.report import write_report
+
+    results = program_benchmark(seeds=range(args.seeds))
+    write_report(args.output, programs=results)
+    print("\n".join(program_goal_lines(results)))
+    print(f"Wrote {args.output / 'report.md'}, results.json and figures/")
+    return 0
+
+
+def _bench_classifier(args: argparse.Namespace) -> int:
+    from .bench.classifier import classifier_benchmark, classifier_goal_lines
+    from .bench.report import write_report
+
+    results = classifier_benchmark(args.tasks, seeds=range(args.seeds))
+    write_report(args.output, classifier=results)
+    print("\n".join(classifier_goal_lines(results)))
+    print(f"Wrote {args.output / 'report.md'}, results.json and figures/")
+    return 0
+
+
+def _perturb_fit(args: argparse.Namespace) -> int:
+    from .perturb import PerturbationModel
+
+    adata = _read_h5ad(args.h5ad, backed=False)
+    pairs = [item.partition("=") for item in args.condition_genes or []]
+    if any(not sep or not gene for _, sep, gene in pairs):
+        raise InputError("Write --condition-genes as LABEL=GENE (e.g. stim=IFNB1).")
+    model = PerturbationModel(
+        args.method, embedding=args.model, view=args.view, corpus=_corpus(args), k=args.k, seed=args.seed
+    )
+    model.fit(
+        adata,
+        condition_key=args.condition_key,
+        control=args.control,
+        context_key=args.context_key,
+        condition_genes={label: gene for label, _, gene in pairs},
+        layer=args.layer,
+    )
+    for _, row in model.resolution[model.resolution["route"] != "symbol"].iterrows():
+        print(f"perturbed gene {row['name']} → {row['symbol']} ({row['route']})")
+    print(
+        f"Fitted {args.method} on {len(model.conditions)} conditions × {len(model.genes):,} genes "
+        f"in {model.training['seconds']:.1f} s."
+    )
+    print(f"Wrote {model.save(args.output)}")
+    return 0
+
+
+def _perturb_predict(args: argparse.Namespace) -> int:
+    from ._io import atomic_write
+    from .perturb import PerturbationModel
+
+    adata = _read_h5ad(args.h5ad, backed=False) if args.h5ad else None
+    model = PerturbationModel.load(args.model_file, genes=None if adata is None else adata.var_names)
+    predicted = model.predict(args.conditions or None, adata=adata, layer=args.layer)
+    with atomic_write(args.output, "w") as handle:
+        predicted.to_csv(handle, sep="\t")
+    print(f"Wrote {len(predicted)} predicted condition(s) × {predicted.shape[1]:,} genes to {args.output}")
+    return 0
+
+
+def _perturb_evaluate(args: argparse.Namespace) -> int:
+    from .bench.perturb import goal_lines, perturbation_benchmark
+    from .bench.report import write_report
+
+    results = perturbation_benchmark(
+        tasks=args.tasks, papalexi_seeds=range(args.seeds), kang_seeds=range(args.kang_seeds)
+    )
+    write_report(args.output, perturb=results)
+    print("\n".join(goal_lines(results)))
+    print(f"Wrote {args.output / 'report.md'} and results.json ({results['wall_seconds']:.0f} s)")
+    return 0
+
+
+PROGRAMS_OUTPUT_ARG = _arg(
+    "-o", "--output", type=Path, default=Path("textcell-bench-programs"), help="report folder"
+)
 BENCH_OUTPUT_ARG = _arg("-o", "--output", type=Path, default=Path("textcell-bench"), help="report folder")
 CELL_BENCH_ARGS = (
     _arg("--datasets", nargs="+", help="kang_pbmc, pbmc_3tech, pbmc68k_reduced (default: all three)"),
@@ -353,7 +578,8 @@ GENE_BENCH_ARGS = (
 COMMANDS: tuple[Command, ...] = (
     Command(
         ("demo",),
-        "resolve, describe and embed the genes and cells of scanpy's bundled pbmc68k_reduced",
+        "the whole path on scanpy's bundled pbmc68k_reduced: genes, embeddings, clusters, "
+        "annotation with evidence, HTML report",
         _demo,
         (
             _arg("--out", type=Path, default=Path("textcell-demo"), help="output folder"),
@@ -361,6 +587,45 @@ COMMANDS: tuple[Command, ...] = (
             VIEW_ARG,
             CORPUS_ARG,
             SUMMARIES_ARG,
+        ),
+    ),
+    Command(
+        ("annotate",),
+        "label groups of cells with marker-gene evidence: verified, weak or unknown",
+        _annotate,
+        (
+            _arg("h5ad", type=Path, help="AnnData file (counts or log-normalised values)"),
+            _arg(
+                "--groupby", default="leiden", help="obs column with the groups (leiden: computed if missing)"
+            ),
+            _arg(
+                "--markers",
+                default="textcell",
+                help="textcell (bundled), panglaodb, cellmarker, sctype, or a marker table file",
+            ),
+            _arg("--marker-file", type=Path, help="the database file, when not in the shared data folder"),
+            _arg("--tissue", nargs="+", help="keep only these tissues of the marker database"),
+            _arg("--species", default="human", help="human or mouse (default human)"),
+            _arg("--layer", help="expression layer instead of X"),
+            _arg("--use-raw", action="store_true", help="use .raw (when X is scaled)"),
+            _arg("--chat-model", help="also ask this chat model (OpenAI-compatible; verified like all)"),
+            _arg("--chat-base-url", help="chat API root (default $OPENAI_BASE_URL); key: $OPENAI_API_KEY"),
+            _arg("--chat-retries", type=int, default=2, help="retries per chat request (default 2)"),
+            _arg(
+                "--key-added", default="textcell_annotation", help="obs/uns key (default textcell_annotation)"
+            ),
+            _arg("-o", "--output", type=Path, help="h5ad file to write"),
+            _arg("--report", type=Path, help="HTML report to write"),
+        ),
+    ),
+    Command(
+        ("report",),
+        "the HTML report (UMAP, evidence, coverage, provenance) of an annotated h5ad file",
+        _report,
+        (
+            _arg("h5ad", type=Path, help="AnnData file annotated by textcell annotate"),
+            _arg("-o", "--output", type=Path, required=True, help="HTML file to write"),
+            _arg("--key", default="textcell_annotation", help="the annotation's uns key"),
         ),
     ),
     Command(
@@ -528,10 +793,136 @@ COMMANDS: tuple[Command, ...] = (
         (BENCH_OUTPUT_ARG, *GENE_BENCH_ARGS),
     ),
     Command(
+        ("programs",),
+        "gene programs from gene-embedding similarity (Leiden), their activity per group, GO validation",
+        _programs,
+        (
+            _arg("h5ad", type=Path, help="AnnData file"),
+            _arg("-o", "--output", type=Path, required=True, help="h5ad file to write"),
+            _arg("--groupby", help="obs column: mean program activity per group (and the heat map)"),
+            _arg(
+                "--genes",
+                nargs="+",
+                help="highly_variable (default; computed if missing), all, or a list of var_names",
+            ),
+            _arg("--n-top-genes", type=int, default=2000, help="HVGs to select when missing (default 2000)"),
+            _arg("--method", choices=("knn", "threshold"), default="knn", help="gene graph (default knn)"),
+            _arg("--n-neighbors", type=int, default=10, help="neighbours per gene (default 10)"),
+            _arg("--threshold", type=float, help="cosine cut-off for --method threshold"),
+            _arg("--resolution", type=float, default=1.0, help="Leiden resolution (default 1)"),
+            _arg("--min-size", type=int, default=5, help="smallest program (default 5 genes)"),
+            _arg("--layer", help="expression layer for the scores (default X; counts are log-normalised)"),
+            _arg(
+                "--validate",
+                choices=("auto", "yes", "no"),
+                default="auto",
+                help="GO enrichment vs co-expression programs; auto: when the gene texts exclude GO",
+            ),
+            _arg("--seed", type=int, default=0, help="Leiden seed (default 0)"),
+            _arg("--figure", type=Path, help="write the programs × groups heat map (png, pdf, svg)"),
+            _arg("--genes-key", default="textcell", help="varm key of the gene embeddings"),
+            _arg("--key-added", default="textcell_programs", help="key in var/obsm/uns"),
+            MODEL_ARG,
+            _arg(
+                "--view",
+                default="name",
+                help="text view when the genes still need embedding (default name: no GO terms, so "
+                "the programs can be validated against GO; or summary with --summaries)",
+            ),
+            CORPUS_ARG,
+            SUMMARIES_ARG,
+        ),
+    ),
+    Command(
+        ("bench", "programs"),
+        "text gene programs vs co-expression programs (GO enrichment), Kang PBMC; a report folder",
+        _bench_programs,
+        (PROGRAMS_OUTPUT_ARG, _arg("--seeds", type=int, default=5, help="Leiden seeds (default 5)")),
+    ),
+    Command(
+        ("bench", "classifier"),
+        "kNN vs logistic regression vs MLP on cell embeddings, donor held out, learning curves",
+        _bench_classifier,
+        (
+            PROGRAMS_OUTPUT_ARG,
+            _arg("--tasks", nargs="+", default=["kang_pbmc", "kang_ifnb"], help="kang_pbmc, kang_ifnb"),
+            _arg("--seeds", type=int, default=5, help="subsampling and training seeds (default 5)"),
+        ),
+    ),
+    Command(
+        ("bench", "annotate"),
+        "tl.annotate on standard Leiden clusters, scored against each dataset's cell types",
+        _bench,
+        (
+            BENCH_OUTPUT_ARG,
+            _arg(
+                "--datasets",
+                nargs="+",
+                help="kang_pbmc, pbmc_3tech, pbmc68k_reduced, validation (default: all)",
+            ),
+            _arg("--markers", default="panglaodb", help="marker resource (default panglaodb)"),
+            _arg("--model", default="all-MiniLM-L6-v2", help="gene text model for the text candidates"),
+        ),
+    ),
+    Command(
         ("bench", "all"),
         "the full benchmark (cells and genes) into one report folder",
         _bench,
         (BENCH_OUTPUT_ARG, *CELL_BENCH_ARGS, *GENE_BENCH_ARGS),
+    ),
+    Command(
+        ("perturb", "fit"),
+        "fit a perturbation-response model (train-mean, additive, ridge, kNN, scouter); save it (.npz)",
+        _perturb_fit,
+        (
+            _arg("h5ad", type=Path, help="AnnData file (raw counts or log-normalised)"),
+            _arg("-o", "--output", type=Path, required=True, help="model file to write (.npz)"),
+            _arg(
+                "--method",
+                choices=("train_mean", "additive", "ridge", "knn", "scouter"),
+                default="ridge",
+                help="model (default ridge)",
+            ),
+            _arg("--condition-key", default="perturbation", help="obs column of conditions"),
+            _arg("--control", default="control", help="label of control cells (default control)"),
+            _arg("--context-key", help="obs column (e.g. cell_type) pairing cells with their controls"),
+            _arg("--condition-genes", nargs="+", help="LABEL=GENE for labels that are not genes"),
+            _arg("--layer", help="expression layer instead of X"),
+            _arg("-k", type=int, default=5, help="neighbours for knn (default 5)"),
+            _arg("--seed", type=int, default=0, help="seed (default 0)"),
+            MODEL_ARG,
+            VIEW_ARG,
+            CORPUS_ARG,
+        ),
+    ),
+    Command(
+        ("perturb", "predict"),
+        "predict the mean expression of conditions (A or A+B) with a saved model; a TSV",
+        _perturb_predict,
+        (
+            _arg("model_file", type=Path, help="model written by `textcell perturb fit`"),
+            _arg("--conditions", nargs="+", help="conditions to predict (default: the training ones)"),
+            _arg("--h5ad", type=Path, help="start from the control cells of this file"),
+            _arg("--layer", help="expression layer of --h5ad instead of X"),
+            _arg("-o", "--output", type=Path, required=True, help="TSV to write"),
+        ),
+    ),
+    Command(
+        ("perturb", "evaluate"),
+        "perturbation benchmark: Papalexi leave-one-perturbation-out, Kang held-out cell type",
+        _perturb_evaluate,
+        (
+            _arg(
+                "-o",
+                "--output",
+                type=Path,
+                default=Path("benchmarks/report-perturb"),
+                help="report folder (default benchmarks/report-perturb)",
+            ),
+            _arg("--tasks", nargs="+", default=["papalexi", "kang"], help="papalexi, kang"),
+            _arg("--seeds", type=int, default=1, help="Scouter seeds per Papalexi fold (default 1)"),
+            _arg("--kang-seeds", type=int, default=3, help="Scouter seeds per Kang fold (default 3)"),
+        ),
     ),
 )
 

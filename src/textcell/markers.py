@@ -1,15 +1,22 @@
 """Marker-gene resources as one tidy table: ``cell_type, gene, sign, weight, canonical, source``.
 
 ``sign`` is +1 for a marker the type expresses and -1 for one it must not (ScType's negative
-markers); ``weight`` ranks markers within a type (PanglaoDB: 2 for canonical markers, else 1;
-CellMarker: 1 + log of the number of publications naming the marker; ScType and user tables:
-1). Marker symbols go through :class:`~textcell.genes.GeneResolver`, so aliases such as CD20 or
+markers); ``weight`` ranks markers within a type:
+
+- PanglaoDB: ``(0.5 + 0.5 * sensitivity) * (1 - specificity)`` from its human single-cell
+  statistics, so a marker detected in most cells of the type and few others weighs about 1, one
+  rarely detected or widely shared about 0.5 or less;
+- CellMarker: 1 + log of the number of publications naming the marker;
+- ScType, textcell's own table and user tables: 1.
+
+Marker symbols go through :class:`~textcell.genes.GeneResolver`, so aliases such as CD20 or
 CD16 become official symbols (MS4A1, FCGR3A); markers that do not resolve unambiguously are left
 out and counted in ``table.attrs["unresolved"]``.
 
-The databases are not shipped with textcell (their licences do not allow it): pass the file you
-downloaded (``path=``), or keep the files in the shared data folder's ``markers/`` (see
-:func:`textcell.datasets.shared_data_dir`).
+``"textcell"`` is textcell's own table of common cell types and their canonical markers
+(:mod:`textcell.annotation.celltypes`), shipped with the package. The databases are not shipped
+(their licences do not allow it): pass the file you downloaded (``path=``), or keep the files in
+the shared data folder's ``markers/`` (see :func:`textcell.datasets.shared_data_dir`).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from .datasets import shared_data_dir
 from .errors import InputError
 
 COLUMNS = ["cell_type", "gene", "sign", "weight", "canonical", "source"]
+BUNDLED = "textcell"
 RESOURCES = {
     "panglaodb": ("PanglaoDB_raw.tsv.gz", "https://panglaodb.se/markers.html"),
     "cellmarker": ("Cellmarker2_raw.tsv.gz", "http://bio-bigdata.hrbmu.edu.cn/CellMarker/"),
@@ -39,9 +47,10 @@ def load_markers(
     Parameters
     ----------
     markers
-        ``"panglaodb"``, ``"cellmarker"``, ``"sctype"``; a dict mapping each cell type to its
-        marker genes (or to ``{"positive": [...], "negative": [...]}``); or a DataFrame with
-        columns ``cell_type`` and ``gene`` (optionally ``sign``, ``weight``, ``canonical``).
+        ``"textcell"`` (bundled), ``"panglaodb"``, ``"cellmarker"``, ``"sctype"``; a dict mapping
+        each cell type to its marker genes (or to ``{"positive": [...], "negative": [...]}``); or
+        a DataFrame with columns ``cell_type`` and ``gene`` (optionally ``sign``, ``weight``,
+        ``canonical``).
     tissue
         Keep only these tissues (PanglaoDB ``organ``, CellMarker ``tissue_class`` or
         ``tissue_type``, ScType ``tissueType``), case-insensitive.
@@ -52,7 +61,9 @@ def load_markers(
     resolver
         A :class:`~textcell.genes.GeneResolver` (the bundled human corpus by default).
     """
-    if isinstance(markers, str) and markers.lower() in RESOURCES:
+    if isinstance(markers, str) and markers.lower() == BUNDLED:
+        table = _bundled()
+    elif isinstance(markers, str) and markers.lower() in RESOURCES:
         name = markers.lower()
         table = _READERS[name](_resource_file(name, path), _tissues(tissue), species)
     elif isinstance(markers, pd.DataFrame):
@@ -63,7 +74,7 @@ def load_markers(
         table = _from_frame(pd.read_csv(markers, sep=None, engine="python"))
     else:
         raise InputError(
-            f"Unknown markers {markers!r}: use one of {', '.join(RESOURCES)}, a file, a dict of "
+            f"Unknown markers {markers!r}: use one of {BUNDLED}, {', '.join(RESOURCES)}, a file, a dict of "
             "cell type → genes, or a DataFrame with columns cell_type and gene."
         )
     return _resolved(table, resolver, species)
@@ -98,14 +109,15 @@ def _panglaodb(path, tissues, species) -> pd.DataFrame:
     raw = pd.read_csv(path, sep="\t", dtype=str).fillna("")
     code = {"human": "Hs", "mouse": "Mm"}[species]
     raw = raw[raw["species"].str.contains(code) & _in(raw["organ"], tissues)]
-    canonical = raw["canonical.marker"] == "1"
+    sensitivity = pd.to_numeric(raw["sensitivity_human"], errors="coerce").fillna(0.5)
+    specificity = pd.to_numeric(raw["specificity_human"], errors="coerce").fillna(0.0)
     return pd.DataFrame(
         {
             "cell_type": raw["cell.type"],
             "gene": raw["official.gene.symbol"],
             "sign": 1,
-            "weight": np.where(canonical, 2.0, 1.0),
-            "canonical": canonical,
+            "weight": (0.5 + 0.5 * sensitivity) * (1.0 - specificity),
+            "canonical": raw["canonical.marker"] == "1",
             "source": "PanglaoDB",
         }
     )
@@ -141,6 +153,18 @@ def _sctype(path, tissues, species) -> pd.DataFrame:
     ]
     table = pd.DataFrame(rows, columns=["cell_type", "gene", "sign"])
     return table.assign(weight=1.0, canonical=True, source="ScType")
+
+
+def _bundled() -> pd.DataFrame:
+    from .annotation.celltypes import CellTypes
+
+    rows = [
+        {"cell_type": name, "gene": gene, "sign": sign}
+        for name, cell_type in CellTypes.bundled().types.items()
+        for sign, genes in ((1, cell_type.positive), (-1, cell_type.negative))
+        for gene in genes
+    ]
+    return pd.DataFrame(rows).assign(weight=1.0, canonical=True, source="textcell")[COLUMNS]
 
 
 _READERS = {"panglaodb": _panglaodb, "cellmarker": _cellmarker, "sctype": _sctype}

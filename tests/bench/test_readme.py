@@ -1,20 +1,24 @@
-"""The README's results are the committed report's, and the library's defaults are its choice."""
+"""The README's results are the committed reports', and the library's defaults are their choice."""
 
 import json
 from pathlib import Path
+
+import pytest
 
 from textcell.bench.cells import default_config
 from textcell.bench.report import readme_table
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "benchmarks" / "report" / "results.json"
+REPORTS = ["report", "report-annotation", "report-programs", "report-perturb"]
 
 
-def test_readme_results_block_equals_the_committed_report():
+@pytest.mark.parametrize("name", REPORTS)
+def test_readme_results_block_equals_the_committed_report(name):
     readme = (ROOT / "README.md").read_text()
-    block = readme.split("<!-- results -->\n", 1)[1].split("<!-- /results -->", 1)[0]
-    assert block == readme_table(json.loads(RESULTS.read_text()))
+    block = readme.split(f"<!-- results:{name} -->\n", 1)[1].split(f"<!-- /results:{name} -->", 1)[0]
+    assert block == readme_table(json.loads((ROOT / "benchmarks" / name / "results.json").read_text()))
 
 
 def test_library_defaults_are_the_configuration_chosen_on_validation_data():
-    assert default_config() == json.loads(RESULTS.read_text())["cells"]["config"]
+    results = json.loads((ROOT / "benchmarks" / "report" / "results.json").read_text())
+    assert default_config() == results["cells"]["config"]

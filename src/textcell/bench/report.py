@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._io import atomic_write
+from .._io import atomic_path, atomic_write
 from .stats import beats, format_summary
 
 CELL_COLUMNS = {
@@ -30,22 +30,64 @@ CELL_COLUMNS = {
 README_COLUMNS = ("kmeans_ari", "leiden_ari", "knn_macro_f1")
 
 
-def write_report(folder, *, cells: dict | None = None, genes: pd.DataFrame | None = None) -> dict:
-    """Write the report of a :func:`~textcell.bench.cells.cell_benchmark` and/or
-    :func:`~textcell.bench.genes.gene_benchmark` run into ``folder``; returns the results dict."""
+def write_report(
+    folder,
+    *,
+    cells: dict | None = None,
+    genes: pd.DataFrame | None = None,
+    annotation: dict | None = None,
+    programs: dict | None = None,
+    classifier: dict | None = None,
+    perturb: dict | None = None,
+) -> dict:
+    """Write a benchmark report into ``folder``; returns the results dict.
+
+    Sections come from :func:`~textcell.bench.cells.cell_benchmark` (``cells``),
+    :func:`~textcell.bench.genes.gene_benchmark` (``genes``),
+    :func:`~textcell.bench.annotation.annotation_benchmark` (``annotation``, which writes its own
+    figures), :func:`~textcell.bench.programs.program_benchmark` (``programs``) and
+    :func:`~textcell.bench.classifier.classifier_benchmark` (``classifier``) and
+    :func:`~textcell.bench.perturb.perturbation_benchmark` (``perturb``). A section already in
+    the folder's ``results.json`` and not given again is kept, so each benchmark can be rerun alone;
+    ``report.md`` is rendered from the merged results alone.
+    """
     folder = Path(folder)
     (folder / "figures").mkdir(parents=True, exist_ok=True)
-    results = {"textcell_version": version("textcell")}
+    existing = folder / "results.json"
+    results = json.loads(existing.read_text()) if existing.is_file() else {}
+    results["textcell_version"] = version("textcell")
     if cells is not None:
         results["cells"] = _cell_results(cells)
         _cell_figures(cells, results["cells"], folder / "figures")
     if genes is not None:
         results["genes"] = genes.replace({np.nan: None}).to_dict(orient="records")
-    with atomic_write(folder / "results.json", "w") as handle:
+    if annotation is not None:
+        results["annotation"] = annotation
+    if programs is not None:
+        results["programs"] = {k: v for k, v in programs.items() if k != "adata"}
+        if "adata" in programs:
+            from .. import pl
+
+            heatmap = pl.program_heatmap(programs["adata"], title="Kang PBMC: text programs × cell types")
+            save_figure(heatmap, folder / "figures", "programs_heatmap", dpi=110)
+    if classifier is not None:
+        results["classifier"] = classifier
+        save_figure(_learning_curves(classifier), folder / "figures", "classifier_learning_curves", dpi=110)
+    if perturb is not None:
+        results["perturb"] = perturb
+    with atomic_write(existing, "w") as handle:
         json.dump(results, handle, indent=1)
     with atomic_write(folder / "report.md", "w") as handle:
         handle.write(render_markdown(results))
     return results
+
+
+def save_figure(figure, folder, stem: str, *, dpi: int = 100) -> Path:
+    """``folder/stem.png``, written atomically."""
+    path = Path(folder) / f"{stem}.png"
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=dpi)
+    return path
 
 
 def _cell_results(cells: dict) -> dict:
@@ -92,6 +134,28 @@ def _cell_figures(cells: dict, cell_results: dict, figures: Path) -> None:
             title = f"{name}: kNN transfer, {embedding}"
             figure = pl.confusion(entry["labels"], predicted, title=title)
             figure.savefig(figures / f"{name}_confusion_{embedding}.png", dpi=100)
+
+
+def _learning_curves(classifier: dict):
+    from matplotlib.figure import Figure
+
+    tasks = classifier["tasks"]
+    figure = Figure(figsize=(4.2 * len(tasks), 3.4), layout="constrained")
+    axes = figure.subplots(1, len(tasks), squeeze=False)[0]
+    for axis, (name, task) in zip(axes, tasks.items(), strict=True):
+        fractions = list(task["n_train"])
+        x = [float(f) for f in fractions]
+        for model, by_fraction in task["results"].items():
+            means = [by_fraction[f]["accuracy"]["mean"] for f in fractions]
+            sds = [by_fraction[f]["accuracy"]["sd"] for f in fractions]
+            axis.errorbar(x, means, yerr=sds, marker="o", capsize=3, label=model)
+        axis.set_xscale("log")
+        axis.set_xticks(x, [f"{v:.0%}" for v in x])
+        axis.set_xlabel("fraction of the training donors' cells")
+        axis.set_ylabel("accuracy on the held-out donor")
+        axis.set_title(f"{name}: {task['label']}", fontsize="small")
+        axis.legend(fontsize="small", frameon=False)
+    return figure
 
 
 def cell_frame(cell_results: dict) -> pd.DataFrame:
@@ -150,30 +214,70 @@ def gene_goal_lines(genes: pd.DataFrame) -> list[str]:
     return lines
 
 
+def annotation_lines(annotation: dict) -> list[str]:
+    """One table row per dataset: groups by status, accuracy, wrong verified labels."""
+    lines = [
+        "| dataset | cells | groups: verified / weak / unknown | accuracy (all cells) "
+        "| accuracy (labelled cells) | unknown cells | wrong verified labels |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in annotation["datasets"].items():
+        groups = " / ".join(str(entry["groups"][s]) for s in ("verified", "weak", "unknown"))
+        wrong = entry["wrong_verified"]
+        details = "; ".join(f"{w['label']} for {w['majority_label']} ({w['n_cells']} cells)" for w in wrong)
+        lines.append(
+            f"| {name} | {entry['n_cells']:,} | {groups} "
+            f"| {entry['accuracy']:.1%} | {entry['accuracy_of_assigned']:.1%} | {entry['cells_unknown']:.1%} "
+            f"| {len(wrong)}{': ' + details if wrong else ''} |"
+        )
+    return lines
+
+
 def readme_table(results: dict) -> str:
     """The README's results: headline cell metrics per dataset and embedding, where textcell
-    stands, and the gene tasks for the default model beside the controls and GenePT's numbers."""
-    cells = results["cells"]
+    stands, the gene tasks for the default model beside the controls and GenePT's numbers, and
+    the annotation accuracy — whichever of them ``results`` holds."""
+    lines = []
+    if "cells" in results:
+        lines += _cells_readme(results["cells"])
+    if "genes" in results:
+        from .genes import summary_table
+
+        genes = pd.DataFrame(results["genes"])
+        lines += ["", summary_table(genes).rstrip("\n"), "", *gene_goal_lines(genes)]
+    if "annotation" in results:
+        lines += annotation_lines(results["annotation"])
+    if "programs" in results:
+        from .programs import program_goal_lines
+
+        lines += ["", *program_goal_lines(results["programs"])]
+    if "classifier" in results:
+        from .classifier import classifier_goal_lines
+
+        lines += ["", *classifier_goal_lines(results["classifier"])]
+    if "perturb" in results:
+        from .perturb import goal_lines as perturb_goal_lines
+
+        lines += ["", *perturb_goal_lines(results["perturb"])]
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def _cells_readme(cells: dict) -> list[str]:
     header = "| dataset | embedding | " + " | ".join(CELL_COLUMNS[c] for c in README_COLUMNS) + " |"
     lines = [header, "|---" * (2 + len(README_COLUMNS)) + "|"]
     for dataset, entry in cells["datasets"].items():
         for embedding, result in entry["embeddings"].items():
             values = " | ".join(format_summary(result["summary"][c]) for c in README_COLUMNS)
             lines.append(f"| {dataset} | {embedding} | {values} |")
-    lines += ["", *goal_lines(cells)]
-    if "genes" in results:
-        from .genes import summary_table
-
-        genes = pd.DataFrame(results["genes"])
-        lines += ["", summary_table(genes).rstrip("\n"), "", *gene_goal_lines(genes)]
-    return "\n".join(lines) + "\n"
+    return [*lines, "", *goal_lines(cells)]
 
 
 def render_markdown(results: dict) -> str:
     parts = [
         f"# textcell benchmark report\n\ntextcell {results['textcell_version']}. Every number: mean ± sd "
-        "over seeds (k-means, Leiden) or held-out folds (label transfer); silhouettes, batch ASW and "
-        "iLISI are single values.\n"
+        "over seeds (k-means, Leiden, classifiers, programs) or held-out folds (label transfer, "
+        "perturbations); "
+        "silhouettes, batch ASW and iLISI are single values.\n"
     ]
     if "cells" in results:
         parts.append(_cells_markdown(results["cells"]))
@@ -184,7 +288,53 @@ def render_markdown(results: dict) -> str:
         parts.append(
             "## Gene tasks\n\n" + summary_table(genes) + "\n" + "\n".join(gene_goal_lines(genes)) + "\n"
         )
+    if "annotation" in results:
+        parts.append(_annotation_markdown(results["annotation"]))
+    if "programs" in results:
+        from .programs import program_markdown
+
+        parts.append(program_markdown(results["programs"]))
+    if "classifier" in results:
+        from .classifier import classifier_markdown
+
+        parts.append(classifier_markdown(results["classifier"]))
+        parts.append("![learning curves](figures/classifier_learning_curves.png)\n")
+    if "perturb" in results:
+        from .perturb import perturb_markdown
+
+        parts.append(perturb_markdown(results["perturb"]))
     return "\n".join(parts)
+
+
+def _annotation_markdown(annotation: dict) -> str:
+    out = [
+        "## Cell-type annotation\n",
+        f"`textcell.tl.annotate` on Leiden clusters (scanpy's standard pipeline), markers "
+        f"`{annotation['markers']}` ({', '.join(annotation['tissue'])}), text candidates from "
+        f"`{annotation['gene_model']}`. Accuracy counts a cell right when its group's label (verified "
+        "or weak) names its annotated type (the name map in `textcell.bench.annotation`); unknown is "
+        "never right. `validation` is the dataset the rules were checked on while written.\n",
+        *annotation_lines(annotation),
+    ]
+    for name, entry in annotation["datasets"].items():
+        table = pd.DataFrame(entry["table"]).merge(
+            pd.DataFrame(entry["evidence"]), on=["group", "label", "status"]
+        )
+        out += [
+            f"\n### {name}\n",
+            f"{entry['n_cells']:,} cells × {entry['n_genes']:,} genes, {entry['n_groups']} groups.\n",
+        ]
+        out.append("| group | cells | majority label | label | status | right | supporting | contradicting |")
+        out.append("|---" * 8 + "|")
+        out += [
+            f"| {r.group} | {r.n_cells} | {r.majority_label} | {r.label} | {r.status} "
+            f"| {'yes' if r.right else 'no'} | {r.supporting} | {r.contradicting} |"
+            for r in table.itertuples()
+        ]
+        out.append(
+            f"\n![UMAP](figures/annotation_{name}_umap.png)\n![evidence](figures/annotation_{name}_evidence.png)"
+        )
+    return "\n".join(out) + "\n"
 
 
 def _cells_markdown(cells: dict) -> str:

@@ -8,7 +8,6 @@ logged, cached, fingerprinted or written into results.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -16,8 +15,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 import httpx
 import numpy as np
 
-from .._http import RetryableError, retry_after, snippet, transport_failure, with_retries
-from ..errors import AuthError, BackendError, InputError, RateLimitError, ResponseError
+from .._http import RetryableError, json_answer, snippet, transport_failure, with_retries
+from ..errors import InputError, ResponseError
 from .base import Embedder, make_fingerprint
 from .texts import estimate_tokens
 
@@ -207,30 +206,13 @@ class ApiEmbedder(Embedder):
             )
         except httpx.TransportError as exc:
             raise transport_failure(self.base_url, exc) from exc
-        status, text = response.status_code, response.text
-        excerpt = snippet(text, redact=self._key)
-        if status == 429:
-            raise RetryableError(
-                f"The server answered 'too many requests' (HTTP 429; {excerpt})",
-                RateLimitError,
-                retry_after(response),
-            )
-        if status >= 500:
-            raise RetryableError(
-                f"The server answered HTTP {status} ({excerpt})", BackendError, retry_after(response)
-            )
-        if status in (401, 403):
-            raise AuthError(
-                f"The server rejected the credentials (HTTP {status}; {excerpt}). Set the API key "
-                "(api_key= or the environment variable) and check its permissions."
-            )
-        if status >= 400:
-            raise ResponseError(f"The server refused the request (HTTP {status}; {excerpt}).")
+        answer = json_answer(response, redact=self._key)
         try:
-            data = sorted(json.loads(text)["data"], key=lambda item: item["index"])
+            data = sorted(answer["data"], key=lambda item: item["index"])
             return np.asarray([item["embedding"] for item in data], dtype=np.float32)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise RetryableError(
-                f"The server answered with something that is not an embeddings response ({excerpt})",
+                "The server answered with something that is not an embeddings response "
+                f"({snippet(response.text, redact=self._key)})",
                 ResponseError,
             ) from exc

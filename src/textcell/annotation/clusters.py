@@ -1,0 +1,45 @@
+"""Groups to annotate when the data has none: scanpy's standard clustering pipeline."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+from scipy import sparse
+
+from .._validation import get_matrix
+from ..errors import InputError
+
+
+def standard_clusters(
+    adata: ad.AnnData,
+    *,
+    layer: str | None = None,
+    use_raw: bool = False,
+    resolution: float = 1.0,
+    seed: int = 0,
+    key_added: str = "leiden",
+) -> None:
+    """``obs[key_added]`` (Leiden clusters) and, if missing, ``obsm['X_umap']``, from scanpy's
+    standard pipeline: counts normalised to 1e4 and log1p'd (log-normalised values are kept),
+    highly variable genes (``flavor="seurat"``, at most 2,000 and at most half the genes), scaled
+    (max 10), 50 PCs, 15-neighbour graph, Leiden (igraph, ``resolution``, ``seed``). ``X`` is not
+    changed."""
+    import scanpy as sc
+
+    matrix = adata.raw.X if use_raw else get_matrix(adata, layer)
+    work = ad.AnnData(sparse.csr_matrix(matrix, dtype=np.float32))
+    if work.X.nnz and work.X.data.min() < 0:
+        raise InputError("Clustering needs counts or log-normalised values; pass layer= or use_raw=True.")
+    if work.X.nnz and np.all(work.X.data == np.round(work.X.data)):
+        sc.pp.normalize_total(work, target_sum=1e4)
+        sc.pp.log1p(work)
+    sc.pp.highly_variable_genes(work, flavor="seurat", n_top_genes=min(2000, work.n_vars // 2))
+    work = work[:, work.var["highly_variable"].to_numpy()].copy()
+    sc.pp.scale(work, max_value=10)
+    sc.pp.pca(work, n_comps=min(50, min(work.shape) - 1), random_state=seed)
+    sc.pp.neighbors(work, random_state=seed)
+    sc.tl.leiden(work, resolution=resolution, flavor="igraph", n_iterations=2, random_state=seed)
+    adata.obs[key_added] = work.obs["leiden"].to_numpy()
+    if "X_umap" not in adata.obsm:
+        sc.tl.umap(work, random_state=seed)
+        adata.obsm["X_umap"] = work.obsm["X_umap"]

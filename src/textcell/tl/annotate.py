@@ -1,0 +1,358 @@
+"""tl.annotate: cell-type labels per group, each proven by marker-gene expression or marked as not.
+
+Candidates come from several sources — marker-database scoring, zero-shot text similarity between
+the group's marker genes and embedded cell-type descriptions, an optional labelled reference
+(kNN on the cell embedding) and an optional chat model — and every one of them goes through the
+same verification (:mod:`textcell.annotation.verify`). A source's confidence never makes a label:
+only the group's expression of the label's canonical markers does.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import version
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from .._validation import get_matrix
+from ..annotation import candidates as sources
+from ..annotation.celltypes import CellTypes
+from ..annotation.evidence import Thresholds, group_statistics, supported
+from ..annotation.result import AnnotationResult
+from ..annotation.verify import Decision, decide
+from ..errors import InputError
+from ..markers import load_markers
+
+logger = logging.getLogger("textcell")
+SOURCE_ORDER = ("markers", "reference", "text", "chat")
+
+
+def annotate(
+    adata: ad.AnnData,
+    *,
+    groupby: str,
+    markers="textcell",
+    tissue: str | list[str] | None = None,
+    species: str = "human",
+    marker_path=None,
+    reference: ad.AnnData | None = None,
+    reference_labels: str | None = None,
+    use_rep: str = "X_textcell",
+    genes_key: str = "textcell",
+    text: bool | None = None,
+    text_model=None,
+    chat=None,
+    layer: str | None = None,
+    use_raw: bool = False,
+    thresholds: Thresholds | None = None,
+    n_genes: int = 20,
+    key_added: str = "textcell_annotation",
+    copy: bool = False,
+) -> ad.AnnData | None:
+    """Label every group of cells and verify each label with marker genes.
+
+    Parameters
+    ----------
+    adata
+        Annotated data with groups (e.g. Leiden clusters) in ``obs[groupby]``. Expression from
+        ``X``, ``layer`` or ``.raw``: raw counts are log-normalised first; scaled values are refused.
+    groupby
+        The ``obs`` column with the groups to label.
+    markers
+        ``"textcell"`` (the bundled canonical markers of common cell types), ``"panglaodb"``,
+        ``"cellmarker"``, ``"sctype"`` (not shipped: see :func:`textcell.markers.load_markers`),
+        a marker file, a dict ``{cell type: genes}`` or a DataFrame. The databases propose more
+        types; verification always uses canonical markers.
+    tissue, species, marker_path
+        Passed to :func:`~textcell.markers.load_markers`.
+    reference, reference_labels
+        A labelled AnnData with the same cell embedding in ``obsm[use_rep]`` and its labels in
+        ``obs[reference_labels]``: each group's cells vote through their nearest reference cells.
+    use_rep
+        The cell embedding used with ``reference``.
+    genes_key
+        The gene embeddings (``varm``) used for text similarity.
+    text
+        Propose labels by text similarity. ``None``: when ``varm[genes_key]`` exists and its model
+        can embed the cell-type descriptions.
+    text_model
+        The embedder for the descriptions (default: the one that made the gene embeddings).
+    chat
+        A :class:`textcell.annotation.chat.ChatProposer`; never called unless given.
+    layer, use_raw
+        Where the expression is.
+    thresholds
+        When a marker counts as expressed by a group (:class:`textcell.annotation.Thresholds`).
+    n_genes
+        Marker genes per group (scanpy's ``rank_genes_groups``, Wilcoxon) for the text and chat
+        sources and the report.
+    key_added
+        ``obs[key_added]`` (label), ``obs[key_added + '_status']`` (``verified``, ``weak``,
+        ``unknown``) and ``uns[key_added]`` (params, groups, evidence, candidates).
+    copy
+        Return a modified copy instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None``, or a copy when ``copy=True``. :meth:`AnnotationResult.from_adata
+    <textcell.annotation.AnnotationResult.from_adata>` gives the result as an object (tables,
+    dot plot).
+    """
+    from ..genes import GeneCorpus, GeneResolver
+
+    thresholds = thresholds or Thresholds()
+    groups = _groups(adata, groupby)
+    corpus = GeneCorpus.load()
+    resolver = GeneResolver(corpus)
+    table = load_markers(markers, tissue=tissue, species=species, path=marker_path, resolver=resolver)
+    vocabulary = CellTypes.bundled()
+    expression, symbols = _expression(adata, layer, use_raw, resolver, species)
+
+    wanted = set(table["gene"]) | {g for t in vocabulary.types.values() for g in (*t.positive, *t.negative)}
+    first = {s: i for i, s in reversed(list(enumerate(symbols))) if s in wanted}
+    measured = sorted(first.values())
+    genes = pd.Index(symbols[measured])
+    stats = group_statistics(expression[:, measured], groups, genes)
+    support = supported(stats, thresholds)
+    top_genes = _top_genes(expression, symbols, groups, n_genes)
+
+    proposals = [sources.from_markers(support, table, vocabulary)]
+    used = ["markers"]
+    text_source = _text_candidates(adata, text, text_model, genes_key, top_genes, vocabulary, table, corpus)
+    if text_source is not None:
+        proposals.append(text_source[0])
+        used.append("text")
+    if reference is not None:
+        proposals.append(
+            _reference_candidates(adata, groups, reference, reference_labels, use_rep, vocabulary)
+        )
+        used.append("reference")
+    if chat is not None:
+        named = chat.propose({g: top_genes[g] for g in groups.categories}, tissue=_tissue_text(tissue))
+        rows = [(g, sources.in_vocabulary(n, vocabulary), "chat", 1.0) for g, n in named.items()]
+        proposals.append(pd.DataFrame(rows, columns=sources.COLUMNS))
+        used.append("chat")
+    proposed = pd.concat(proposals, ignore_index=True)
+
+    decisions = [decide(str(g), _ranked(proposed, g), support, vocabulary, table) for g in groups.categories]
+    params = {
+        "groupby": groupby,
+        "markers": markers if isinstance(markers, str) else "user table",
+        "tissue": _tissue_text(tissue) or "",
+        "species": species,
+        "sources": used,
+        "thresholds": thresholds.as_dict(),
+        "min_markers": 2,
+        "min_share": 0.5,
+        "n_genes": n_genes,
+        "n_marker_rows": len(table),
+        "n_markers_unresolved": int(table.attrs.get("unresolved", 0)),
+        "n_markers_measured": len(genes),
+        "textcell_version": version("textcell"),
+        **({"text_model": text_source[1]} if text_source else {}),
+        **({"chat": chat.provenance()} if chat is not None else {}),
+    }
+    sizes = pd.Series(np.asarray(groups.codes)).value_counts()
+    result = AnnotationResult(
+        groups=_group_table(decisions, groups, sizes, vocabulary, proposed, top_genes),
+        evidence=_evidence_table(decisions, stats),
+        candidates=proposed,
+        params=params,
+    )
+    adata = adata.copy() if copy else adata
+    result.to_adata(adata, key_added=key_added)
+    return adata if copy else None
+
+
+def _groups(adata: ad.AnnData, groupby: str) -> pd.Categorical:
+    if groupby not in adata.obs:
+        raise InputError(
+            f"obs[{groupby!r}] not found; cluster first (e.g. scanpy.tl.leiden) or pass the column "
+            f"holding the groups. obs columns: {list(adata.obs.columns)}."
+        )
+    groups = pd.Categorical(adata.obs[groupby].astype(str))
+    if groups.isna().any():
+        raise InputError(f"obs[{groupby!r}] has missing values; every cell needs a group.")
+    return groups
+
+
+def _expression(adata, layer, use_raw, resolver, species) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """Log-normalised CSR expression and the official symbol of each of its genes."""
+    if use_raw:
+        if adata.raw is None or layer is not None:
+            raise InputError("use_raw=True needs adata.raw, and no layer.")
+        matrix, names = adata.raw.X, adata.raw.var_names
+    else:
+        matrix, names = get_matrix(adata, layer), adata.var_names
+    matrix = sparse.csr_matrix(matrix, dtype=np.float32)
+    if matrix.nnz and matrix.data.min() < 0:
+        raise InputError(
+            "The expression values include negatives (scaled data?). Annotate from counts or "
+            "log-normalised values: pass layer='counts' or use_raw=True (CLI: --use-raw)."
+        )
+    if matrix.nnz and np.all(matrix.data == np.round(matrix.data)):
+        logger.info("Expression looks like raw counts; normalising to 1e4 counts + log1p.")
+        totals = np.asarray(matrix.sum(axis=1)).ravel()
+        matrix = sparse.diags(1e4 / np.where(totals > 0, totals, 1.0)) @ matrix
+        matrix.data = np.log1p(matrix.data)
+    resolved = resolver.resolve(list(names), species=species).table["symbol"]
+    symbols = np.where(resolved.to_numpy() != "", resolved.to_numpy(), np.asarray(names))
+    return sparse.csr_matrix(matrix), symbols.astype(str)
+
+
+def _top_genes(expression, symbols, groups: pd.Categorical, n_genes: int) -> dict[str, list[str]]:
+    """Each group's ``n_genes`` best marker genes by scanpy's Wilcoxon test (positive ones only)."""
+    import scanpy as sc
+
+    work = ad.AnnData(expression, obs=pd.DataFrame({"group": groups}))
+    work.var_names = pd.Index(symbols)
+    work.var_names_make_unique()
+    work.uns["log1p"] = {"base": None}
+    sc.tl.rank_genes_groups(work, "group", method="wilcoxon", n_genes=n_genes * 3, use_raw=False)
+    frame = sc.get.rank_genes_groups_df(work, group=None)
+    frame = frame[frame["logfoldchanges"] > 0]
+    return {
+        str(g): list(rows["names"].head(n_genes)) for g, rows in frame.groupby("group", observed=True)
+    } | {str(g): [] for g in groups.categories if str(g) not in set(frame["group"].astype(str))}
+
+
+def _text_candidates(adata, text, text_model, genes_key, top_genes, vocabulary, table, corpus):
+    """The text-similarity proposals and the description model's name, or ``None`` when off."""
+    from ..embed.base import get_embedder
+    from ..embed.texts import embed_texts
+
+    if text is False:
+        return None
+    if genes_key not in adata.varm:
+        if text:
+            raise InputError(f"Did not find .varm[{genes_key!r}]; run textcell.tl.embed_genes first.")
+        logger.info("No gene embeddings in .varm[%r]; text similarity is not used.", genes_key)
+        return None
+    params = adata.uns.get(genes_key, {}).get("params", {})
+    embedder = text_model and get_embedder(text_model, corpus=corpus, view=params.get("view", "card"))
+    if embedder is None:
+        specs = (f"{params.get('backend')}:{params.get('model')}", params.get("model"), params.get("backend"))
+        rebuild = _embedder_or_none(corpus, params)
+        embedder = next((e for e in map(rebuild, specs) if e is not None), None)
+    if embedder is None:
+        if text:
+            raise InputError(
+                f"Cannot rebuild the model of .varm[{genes_key!r}] ({params.get('model')!r}) to embed "
+                "the cell-type descriptions; pass text_model=."
+            )
+        logger.info("The model of .varm[%r] cannot embed new texts; text similarity is not used.", genes_key)
+        return None
+    position = {name: i for i, name in reversed(list(enumerate(adata.var_names)))}
+    symbol_column = f"{genes_key}_symbol"
+    if symbol_column in adata.var:
+        position |= {s: i for i, s in reversed(list(enumerate(adata.var[symbol_column]))) if s}
+    vectors = np.asarray(adata.varm[genes_key], dtype=np.float32)
+    has = np.abs(vectors).sum(axis=1) > 0
+    row_of = np.cumsum(has) - 1  # position among the embedded genes
+    group_genes = {
+        g: np.array([row_of[position[s]] for s in genes if s in position and has[position[s]]], dtype=int)
+        for g, genes in top_genes.items()
+    }
+    texts = sources.descriptions(vocabulary, table)
+    type_vectors = embed_texts(embedder, list(texts.values()))
+    return sources.from_text(group_genes, vectors[has], type_vectors, list(texts)), embedder.model_id
+
+
+def _embedder_or_none(corpus, params):
+    """A function: spec → the embedder it names if that is the one that made the gene embeddings."""
+    from ..embed.base import get_embedder
+
+    def rebuild(spec):
+        try:
+            embedder = get_embedder(spec, corpus=corpus, view=params.get("view", "card"))
+        except (InputError, ValueError, TypeError):
+            return None
+        return embedder if embedder.fingerprint() == params.get("fingerprint") else None
+
+    return rebuild
+
+
+def _reference_candidates(adata, groups, reference, reference_labels, use_rep, vocabulary):
+    if reference_labels is None or reference_labels not in reference.obs:
+        raise InputError("reference= needs reference_labels=, the reference's obs column with its labels.")
+    for name, data in (("adata", adata), ("reference", reference)):
+        if use_rep not in data.obsm:
+            raise InputError(f"{name}.obsm[{use_rep!r}] not found; run textcell.tl.embed_cells on both.")
+    query, ref = np.asarray(adata.obsm[use_rep]), np.asarray(reference.obsm[use_rep])
+    mine, theirs = (d.uns.get(use_rep, {}).get("params", {}) for d in (adata, reference))
+    if query.shape[1] != ref.shape[1] or mine.get("fingerprint") != theirs.get("fingerprint"):
+        raise InputError(
+            f"obsm[{use_rep!r}] of adata and reference come from different gene embeddings; embed "
+            "both with the same model and view."
+        )
+    return sources.from_reference(query, groups, ref, reference.obs[reference_labels], vocabulary)
+
+
+def _ranked(proposed: pd.DataFrame, group) -> list[str]:
+    """A group's candidate names, best first: by source (markers, reference, text, chat), then score."""
+    rows = proposed[proposed["group"].astype(str) == str(group)]
+    order = rows.assign(rank=rows["source"].map(SOURCE_ORDER.index)).sort_values(
+        ["rank", "score"], ascending=[True, False]
+    )
+    return list(dict.fromkeys(order["cell_type"]))
+
+
+def _tissue_text(tissue) -> str | None:
+    return tissue if isinstance(tissue, str) or tissue is None else ", ".join(tissue)
+
+
+def _group_table(decisions: list[Decision], groups, sizes, vocabulary, proposed, top_genes) -> pd.DataFrame:
+    rows = []
+    for code, decision in enumerate(decisions):
+        evidence = decision.evidence
+        proposers = proposed[
+            (proposed["group"].astype(str) == decision.group) & (proposed["cell_type"] == decision.label)
+        ]["source"]
+        known = vocabulary.types.get(decision.label)
+        rows.append(
+            {
+                "group": decision.group,
+                "n_cells": int(sizes.get(code, 0)),
+                "label": decision.label,
+                "status": decision.status,
+                "cell_ontology": known.cell_ontology if known else "",
+                "supporting": ", ".join(evidence.supporting) if evidence else "",
+                "contradicting": ", ".join(evidence.contradicting) if evidence else "",
+                "missing": ", ".join(evidence.missing) if evidence else "",
+                "alternatives": ", ".join(decision.alternatives),
+                "sources": ", ".join(sorted(set(proposers))),
+                "top_genes": ", ".join(top_genes.get(decision.group, [])[:10]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _evidence_table(decisions: list[Decision], stats: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    rows = []
+    for decision in decisions:
+        for name, check in decision.checks.items():
+            for role, genes in (
+                ("supporting", check.supporting),
+                ("missing", check.missing),
+                ("contradicting", check.contradicting),
+            ):
+                rows += [
+                    {
+                        "group": decision.group,
+                        "cell_type": name,
+                        "check": check.status,
+                        "chosen": name == decision.label,
+                        "marker": gene,
+                        "role": role,
+                        **{k: float(stats[k].at[decision.group, gene]) for k in EVIDENCE_STATS},
+                    }
+                    for gene in genes
+                ]
+    columns = ["group", "cell_type", "check", "chosen", "marker", "role", *EVIDENCE_STATS]
+    return pd.DataFrame(rows, columns=columns)
+
+
+EVIDENCE_STATS = ("fraction", "mean", "reference_fraction", "log2fc")

@@ -1,0 +1,132 @@
+import pandas as pd
+import pytest
+
+from textcell.annotation.celltypes import CellTypes, normalise_name
+from textcell.annotation.verify import decide
+from textcell.markers import load_markers
+
+
+@pytest.fixture(scope="module")
+def vocabulary():
+    return CellTypes.bundled()
+
+
+def _support(expressed: dict[str, list[str]], genes) -> pd.DataFrame:
+    return pd.DataFrame({g: [g in expressed[k] for k in expressed] for g in genes}, index=list(expressed))
+
+
+def test_bundled_vocabulary_is_consistent(vocabulary, resolver):
+    table = load_markers("textcell", resolver=resolver)
+    assert table.attrs["unresolved"] == 0  # every canonical marker is an official symbol
+    for name, cell_type in vocabulary.types.items():
+        assert cell_type.cell_ontology.startswith("CL:")
+        assert cell_type.parent is None or cell_type.parent in vocabulary
+        assert len(cell_type.positive) >= 2
+        assert vocabulary.canonical_name(name) == name
+    assert len({t.cell_ontology for t in vocabulary.types.values()}) == len(vocabulary.types)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("CD4 T cells", "CD4+ T cells"),
+        ("T helper cells", "CD4+ T cells"),
+        ("FCGR3A+ Monocytes", "Non-classical monocytes"),
+        ("B cells naive", "B cells"),
+        ("Natural killer cell", "NK cells"),
+        ("γδ T cells", "Gamma delta T cells"),
+        ("Nuocytes", None),
+    ],
+)
+def test_names_map_onto_the_vocabulary(vocabulary, name, expected):
+    assert vocabulary.canonical_name(name) == expected
+
+
+def test_hierarchy(vocabulary):
+    assert vocabulary.ancestors("Regulatory T cells") == ["CD4+ T cells", "T cells"]
+    assert set(vocabulary.descendants("Monocytes")) == {"Classical monocytes", "Non-classical monocytes"}
+    assert vocabulary.common_ancestor(["Classical monocytes", "Non-classical monocytes"]) == "Monocytes"
+    assert vocabulary.common_ancestor(["B cells", "T cells"]) is None
+    assert normalise_name("CD14+ Monocytes") == "cd14+ monocyte"
+
+
+GENES = ["CD3D", "CD3E", "CD3G", "CD2", "TRAC", "IL7R", "CD40LG", "MAL", "CD4", "CD8A", "CD8B",
+         "MS4A1", "CD79A", "CD79B", "CD19", "NKG7", "GNLY", "KLRD1", "HLA-DRA", "CD74"]  # fmt: skip
+
+
+def test_verified_needs_half_the_canonical_markers_and_a_verified_parent(vocabulary):
+    support = _support(
+        {
+            "t4": ["CD3D", "CD3E", "CD2", "IL7R", "CD40LG"],
+            "t_thin": ["CD3D"],
+            "cd4_without_t": ["IL7R", "CD40LG", "MAL"],
+            "nk": ["NKG7", "GNLY", "KLRD1", "CD3D", "CD3E", "CD3G"],
+        },
+        GENES,
+    )
+    markers = load_markers("textcell")
+    t4 = decide("t4", ["T cells"], support, vocabulary, markers)
+    assert (t4.label, t4.status) == ("CD4+ T cells", "verified")  # refined through the descendants
+    assert t4.evidence.supporting == ["IL7R", "CD40LG"]
+    thin = decide("t_thin", ["T cells"], support, vocabulary, markers)
+    assert (thin.label, thin.status) == ("T cells", "weak")
+    orphan = decide("cd4_without_t", ["CD4+ T cells"], support, vocabulary, markers)
+    assert orphan.status == "weak"  # its parent (T cells) is not verified
+    nk = decide("nk", ["NK cells"], support, vocabulary, markers)
+    assert nk.checks["NK cells"].contradicting == ["CD3D", "CD3E", "CD3G"]
+    assert nk.label != "NK cells" or nk.status != "verified"
+
+
+def test_contradicted_doublets_are_unknown(vocabulary):
+    support = _support({"doublets": ["CD3D", "CD3E", "CD2", "MS4A1", "CD79A", "CD79B"]}, GENES)
+    mixed = decide("doublets", ["B cells", "T cells"], support, vocabulary, load_markers("textcell"))
+    assert mixed.checks["B cells"].contradicting == ["CD3D", "CD3E"]
+    assert mixed.checks["T cells"].contradicting == ["MS4A1", "CD79A"]
+    assert mixed.status == "unknown"
+
+
+def test_unrelated_verified_types_make_a_weak_label_and_siblings_their_parent(vocabulary):
+    genes = ["NKG7", "GNLY", "KLRD1", "PPBP", "PF4", "GP9", "LYZ", "FCN1", "CSF1R", "MNDA", "CD14",
+             "S100A8", "S100A9", "VCAN", "FCGR3A", "MS4A7", "CDKN1C", "LST1"]  # fmt: skip
+    support = _support(
+        {
+            "nk_platelets": ["NKG7", "GNLY", "KLRD1", "PPBP", "PF4"],
+            "monocytes": [
+                "LYZ",
+                "FCN1",
+                "CSF1R",
+                "MNDA",
+                "CD14",
+                "S100A8",
+                "S100A9",
+                "FCGR3A",
+                "MS4A7",
+                "LST1",
+            ],
+        },
+        genes,
+    )
+    markers = load_markers("textcell")
+    mixed = decide("nk_platelets", ["NK cells", "Platelets"], support, vocabulary, markers)
+    assert mixed.status == "weak"
+    assert {mixed.label, *mixed.alternatives} == {"NK cells", "Platelets"}
+    both = decide("monocytes", ["Monocytes"], support, vocabulary, markers)
+    assert (both.label, both.status) == ("Monocytes", "verified")
+    assert set(both.alternatives) == {"Classical monocytes", "Non-classical monocytes"}
+
+
+def test_database_types_outside_the_vocabulary_are_weak_at_best(vocabulary):
+    support = _support({"apc": ["HLA-DRA", "CD74"]}, GENES)
+    markers = pd.DataFrame({"cell_type": "Antigen presenting cells", "gene": ["HLA-DRA", "CD74"]}).assign(
+        sign=1, weight=1.0, canonical=True, source="x"
+    )
+    database = decide("apc", ["Antigen presenting cells"], support, vocabulary, markers)
+    assert (database.label, database.status) == ("Antigen presenting cells", "weak")
+    own = decide("apc", ["Antigen presenting cells"], support, vocabulary, markers, trust_markers=True)
+    assert own.status == "verified"
+
+
+def test_nothing_supported_is_unknown_with_the_closest_candidate(vocabulary):
+    support = _support({"empty": []}, GENES)
+    decision = decide("empty", ["B cells", "T cells"], support, vocabulary, load_markers("textcell"))
+    assert (decision.label, decision.status) == ("unknown (closest: B cells)", "unknown")
