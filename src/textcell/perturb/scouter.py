@@ -16,7 +16,6 @@ single-cell targets). Early stopping on held-out conditions (see
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -25,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .._progress import progress_bar
-from ..errors import InputError
+from .._torch import require_torch, torch_threads
 
 logger = logging.getLogger("textcell")
 
@@ -45,23 +44,15 @@ class ScouterConfig:
     patience: int = 4
     validation_fraction: float = 0.1
     n_control_samples: int = 300
-    threads: int = 1
+    threads: int | None = None
     target_cells: int = 16
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError as exc:  # torch is an optional dependency (textcell[local])
-        raise InputError("The scouter method needs torch: pip install 'textcell[local]'.") from exc
-    return torch
-
-
 def build_network(n_genes: int, embedding_dim: int, config: ScouterConfig):
-    torch = _torch()
+    torch = require_torch()
     nn = torch.nn
 
     class ScouterNet(nn.Module):
@@ -110,18 +101,6 @@ class TrainResult:
     seconds: float
     history: list[float]
     validation: str
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run torch on ``n`` threads (small matrices train faster on one than on busy cores)."""
-    torch = _torch()
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield torch
-    finally:
-        torch.set_num_threads(before)
 
 
 def train_scouter(
@@ -287,7 +266,7 @@ def _validation_loss(torch, net, data, cell_context, val, partners, targets, con
     return total / len(val)
 
 
-def predict_shift(net, controls: np.ndarray, embedding: np.ndarray, threads: int = 1) -> np.ndarray:
+def predict_shift(net, controls: np.ndarray, embedding: np.ndarray, threads: int | None = None) -> np.ndarray:
     """Mean predicted shift over the given control cells for one perturbation embedding."""
     with torch_threads(threads) as torch, torch.no_grad():
         ctrl = torch.from_numpy(np.ascontiguousarray(controls, dtype=np.float32))
@@ -300,7 +279,7 @@ def state_arrays(net) -> dict[str, np.ndarray]:
 
 
 def network_from_arrays(arrays: dict[str, np.ndarray], n_genes: int, embedding_dim: int, config):
-    torch = _torch()
+    torch = require_torch()
     net = build_network(n_genes, embedding_dim, config)
     net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
     net.eval()

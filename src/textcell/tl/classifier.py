@@ -11,7 +11,6 @@ Saved as one ``.npz`` (weights as arrays, settings as JSON; no pickle, loaded wi
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import read_npz, write_npz
+from .._torch import torch_threads
 from ..errors import InputError
 
 logger = logging.getLogger("textcell")
@@ -43,7 +43,7 @@ DEFAULTS = {
     "patience": 20,
     "batch_size": 256,
     "val_fraction": 0.1,
-    "n_threads": 1,
+    "n_threads": None,
 }
 
 
@@ -91,8 +91,8 @@ class CellClassifier:
         Seeds the validation split, initialisation, dropout and batch order.
     options
         ``C``, ``hidden``, ``dropout``, ``lr``, ``weight_decay``, ``max_epochs``, ``patience``,
-        ``batch_size``, ``val_fraction``, ``n_threads`` (torch threads while fitting and predicting:
-        a network this small gains nothing from more, and loses much on a shared machine);
+        ``batch_size``, ``val_fraction``, ``n_threads`` (torch threads while fitting and predicting;
+        ``None``: torch's own setting, see :func:`textcell._torch.torch_threads`);
         defaults in :data:`DEFAULTS`.
     """
 
@@ -154,7 +154,7 @@ class CellClassifier:
         self.history = {"n_iter": int(np.max(fitted.n_iter_))}
 
     def _fit_mlp(self, z, codes) -> None:
-        with _torch_threads(self.options["n_threads"]):
+        with torch_threads(self.options["n_threads"]):
             self._train_mlp(z, codes)
 
     def _train_mlp(self, z, codes) -> None:
@@ -233,7 +233,7 @@ class CellClassifier:
         else:
             import torch
 
-            with _torch_threads(self.options["n_threads"]), torch.no_grad():
+            with torch_threads(self.options["n_threads"]), torch.no_grad():
                 logits = self._network(torch.from_numpy(z)).numpy().astype(np.float64)
         logits -= logits.max(axis=1, keepdims=True)
         probabilities = np.exp(logits)
@@ -319,18 +319,6 @@ class CellClassifier:
     def __repr__(self) -> str:
         state = "unfitted" if self.classes_ is None else f"{len(self.classes_)} classes"
         return f"CellClassifier({self.model!r}, {state}, embedding {self.fingerprint.get('id', '?')})"
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _validation_split(codes: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

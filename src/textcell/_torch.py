@@ -1,0 +1,39 @@
+"""torch helpers shared by the models that train in torch (classifier, perturbation network)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from .errors import InputError
+
+
+def require_torch():
+    """The torch module, or an error that says how to install it (an optional dependency)."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise InputError("This model trains in torch: pip install 'textcell[local]'.") from exc
+    return torch
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator:
+    """torch, run on ``n`` intra-op threads inside the block; ``None`` (the default everywhere)
+    leaves torch's setting alone.
+
+    Changing the count is not free: ``torch.set_num_threads`` also fixes MKL's thread count, and
+    setting it back does not restore MKL's default behaviour. After one round trip (1 thread,
+    then 2) sentence-transformers inference in the same process ran more than four times slower
+    on 2 cores, its attention kernels now nesting multi-threaded MKL calls in their parallel loop.
+    """
+    torch = require_torch()
+    if n is None:
+        yield torch
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield torch
+    finally:
+        torch.set_num_threads(before)
