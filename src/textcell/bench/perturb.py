@@ -187,6 +187,12 @@ def _summaries(folds: dict, specs: Sequence[ModelSpec], seconds: dict, seeds: Se
     return {"folds": list(folds), "seeds": list(seeds), "models": models}
 
 
+def _torch_threads_now() -> int:
+    from .._torch import require_torch
+
+    return int(require_torch().get_num_threads())
+
+
 def perturbation_benchmark(
     *,
     tasks: Sequence[str] = ("papalexi", "kang"),
@@ -217,6 +223,7 @@ def perturbation_benchmark(
                 "seconds": full.training["seconds"],
                 "epochs": full.training["best_epoch"],
                 "validation": full.training["validation"],
+                "torch_threads": _torch_threads_now(),
             },
             not_applicable={"additive": "no combinations in the data"},
         )
@@ -301,8 +308,8 @@ def perturb_markdown(results: dict) -> str:
             fit = task["scouter_full_fit"]
             out.append(
                 f"- Scouter-style model fitted on all of {key} (raw counts, all "
-                f"{task['n_conditions']} perturbations): {fit['seconds']:.1f} s on 1 CPU thread, "
-                f"{fit['epochs']} epochs ({fit['validation']})."
+                f"{task['n_conditions']} perturbations): {fit['seconds']:.1f} s on "
+                f"{fit['torch_threads']} torch thread(s), {fit['epochs']} epochs ({fit['validation']})."
             )
         out.append("")
     return "\n".join(out)
