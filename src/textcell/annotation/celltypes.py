@@ -87,10 +87,6 @@ class CellTypes:
         """Every type below ``name`` in the table."""
         return [n for n in self.types if name in self.ancestors(n)]
 
-    def related(self, a: str, b: str) -> bool:
-        """Whether one type is the other or one of its ancestors."""
-        return a == b or a in self.ancestors(b) or b in self.ancestors(a)
-
     def common_ancestor(self, names: list[str]) -> str | None:
         """The most specific type every one of ``names`` is or descends from."""
         lineages = [[n, *self.ancestors(n)] for n in names]

@@ -128,18 +128,19 @@ def decide(
         if checks[n].status == "verified"
         and all(checks[a].status == "verified" for a in vocabulary.ancestors(n))
     ]
+    by_support = lambda n: (len(checks[n].supporting), checks[n].share)  # noqa: E731
     specific = [n for n in verified if not any(n in vocabulary.ancestors(other) for other in verified)]
     if len(specific) == 1:
         return Decision(group, specific[0], "verified", checks)
     if specific:
-        ranked = sorted(specific, key=lambda n: (len(checks[n].supporting), checks[n].share), reverse=True)
+        ranked = sorted(specific, key=by_support, reverse=True)
         parent = vocabulary.common_ancestor(specific)
         if parent is not None and parent in verified:
             return Decision(group, parent, "verified", checks, alternatives=specific)
         return Decision(group, ranked[0], "weak", checks, alternatives=ranked[1:])
     weak = [n for n in names if checks[n].status in ("weak", "verified")]  # verified: not its parent
     if weak:
-        ranked = sorted(weak, key=lambda n: (len(checks[n].supporting), checks[n].share), reverse=True)
+        ranked = sorted(weak, key=by_support, reverse=True)
         return Decision(group, ranked[0], "weak", checks, alternatives=ranked[1:])
     closest = max(candidates, key=lambda n: len(checks[n].supporting), default=None)  # first of equals
     return Decision(group, f"unknown (closest: {closest})" if closest else "unknown", "unknown", checks)
