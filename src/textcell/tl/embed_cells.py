@@ -195,28 +195,33 @@ def _embed_into(
     embeddings, eligible = _gene_embeddings(adata, genes_key, highly_variable)
     matrix = _expression(adata, layer, use_raw)
     log_normalize = _decide_normalization(matrix, normalize)
-    weights = eligible.astype(np.float64)
+    weights = eligible.astype(np.float32)
     if idf:
-        weights *= _idf(matrix, adata.n_obs, chunk_size)
+        weights *= _idf(matrix, adata.n_obs, chunk_size).astype(np.float32)
     if center:
         embeddings = embeddings - embeddings[eligible].mean(axis=0)
         embeddings[~eligible] = 0
 
     top_n = n_top if method == "topn" else 0
+    target = None
     if method == "sentence":
         chunks = _sentences(adata, matrix, eligible, genes_key, n_top, model, chunk_size)
     elif _is_dask(matrix):
         chunks = _weighted_dask(matrix, embeddings, weights, log_normalize, top_n)
     else:
-        chunks = _weighted(matrix, adata.n_obs, embeddings, weights, log_normalize, top_n, chunk_size)
+        target = target_for(embeddings.shape[1])
+        in_place = target if isinstance(target, np.ndarray) else None
+        chunks = _weighted(
+            matrix, adata.n_obs, embeddings, weights, log_normalize, top_n, chunk_size, in_place
+        )
     used = np.zeros(adata.n_obs, dtype=np.int64)
-    target = None
     with progress_bar(total=adata.n_obs, desc="embedding cells", unit="cell") as bar:
         for start, vectors, chunk_used in chunks:
             target = target_for(vectors.shape[1]) if target is None else target
             norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, None]
             np.divide(vectors, norms, out=vectors, where=norms > 0)
-            target[start : start + len(vectors)] = vectors
+            if vectors.base is not target:
+                target[start : start + len(vectors)] = vectors
             used[start : start + len(vectors)] = chunk_used
             bar.update(len(vectors))
     empty = used == 0
@@ -323,29 +328,44 @@ def _idf(matrix, n_obs: int, chunk_size: int) -> np.ndarray:
     expressing = np.zeros(matrix.shape[1])
     for _, csr in _row_chunks(matrix, n_obs, chunk_size):
         expressing += np.bincount(csr.indices, minlength=matrix.shape[1])
-    return np.log(n_obs / (1.0 + expressing))
+    return np.maximum(np.log(n_obs / (1.0 + expressing)), 0.0)
 
 
 # ---------------------------------------------------------------------------- methods
 
 
-def _weighted(matrix, n_obs, embeddings, weights, log_normalize, top_n, chunk_size):
-    """(start, vectors, genes used) per chunk; the vectors live in one buffer reused chunk after chunk."""
-    buffer = np.empty((min(chunk_size, n_obs), embeddings.shape[1]), dtype=np.float32)
+def _weighted(matrix, n_obs, embeddings, weights, log_normalize, top_n, chunk_size, target=None):
+    """(start, vectors, genes used) per chunk. The vectors are rows of ``target`` (a zeroed array)
+    when one is given, else they live in one buffer reused chunk after chunk."""
+    rows = min(chunk_size, n_obs)
+    buffer = None if target is not None else np.zeros((rows, embeddings.shape[1]), np.float32)
+    values = np.empty(0, dtype=np.float32)
     for start, csr in _row_chunks(matrix, n_obs, chunk_size):
-        out = buffer[: csr.shape[0]]
-        out.fill(0)
-        used = _weighted_block(csr, embeddings, weights, log_normalize, top_n, out)
+        if target is not None:
+            out = target[start : start + csr.shape[0]]
+        else:
+            out = buffer[: csr.shape[0]]
+            out.fill(0)
+        values = values if values.size >= csr.nnz else np.empty(csr.nnz, dtype=np.float32)
+        used = _weighted_block(csr, embeddings, weights, log_normalize, top_n, out, values[: csr.nnz])
         yield start, out, used
 
 
-def _weighted_block(csr, embeddings, weights, log_normalize, top_n, out) -> np.ndarray:
-    """Adds the block's weighted averages into ``out`` (zeros, one row per cell); returns genes used."""
-    entry_weights = np.empty(csr.nnz, dtype=np.float32)
-    used = np.zeros(csr.shape[0], dtype=np.int64)
-    values = _kernels.log_normalized(csr, TARGET_SUM) if log_normalize else csr.data
-    _kernels.cell_weights(csr.indptr, csr.indices, values, weights, top_n, entry_weights, used)
-    _kernels.weighted_sum(csr.indptr, csr.indices, entry_weights, embeddings, out)
+def _weighted_block(csr, embeddings, weights, log_normalize, top_n, out, values=None) -> np.ndarray:
+    """Adds the block's weighted sums into ``out`` (zeros, one row per cell); returns genes used.
+
+    ``values``: float32 scratch space for the block's entries.
+    """
+    values = np.empty(csr.nnz, dtype=np.float32) if values is None else values
+    if log_normalize:
+        _kernels.log_normalized(csr.indptr, csr.data, TARGET_SUM, out=values)
+    else:  # a copy, so that keep_top never writes into the user's matrix
+        values[:] = csr.data
+    if top_n:
+        _kernels.keep_top(csr.indptr, csr.indices, values, weights, top_n)
+    used = np.empty(csr.shape[0], dtype=np.int64)
+    _kernels.genes_used(csr.indptr, csr.indices, values, weights, used)
+    _kernels.weighted_sum(csr.indptr, csr.indices, values, weights, embeddings, out)
     return used
 
 
