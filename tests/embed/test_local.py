@@ -10,7 +10,7 @@ import pytest
 
 from conftest import need
 from textcell.embed import GeneEmbeddings, LocalEmbedder
-from textcell.errors import BackendError
+from textcell.errors import BackendError, InputError
 
 B_CELL_GENES = {"MS4A1", "CD79A", "CD79B", "PAX5", "CD22"}
 
@@ -52,6 +52,20 @@ def test_model_folder_without_sentence_transformers_head_loads_with_mean_pooling
     plain = LocalEmbedder(str(bare)).embed_batch(texts)
     np.testing.assert_allclose(plain, minilm.embed_batch(texts), atol=1e-5)
     assert LocalEmbedder(str(bare)).fingerprint() != minilm.fingerprint()
+
+
+def test_bfloat16_gives_close_vectors_under_its_own_fingerprint(minilm, corpus, resolver):
+    symbols = ["CD19", "CD3E", "ALB", "MS4A1", "GAPDH", "TP53", "IL7R", "HBB"]
+    texts = corpus.render(resolver.resolve(symbols, species="human").table["entrez"], view="card")
+    reduced = LocalEmbedder(precision="bfloat16")
+    vectors = reduced.embed_batch(texts)
+    assert vectors.dtype == np.float32
+    cosines = np.sum(vectors * minilm.embed_batch(texts), axis=1)
+    assert cosines.min() > 0.999
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-6)
+    assert reduced.fingerprint() != minilm.fingerprint()
+    with pytest.raises(InputError, match="precision"):
+        LocalEmbedder(precision="int4")
 
 
 def test_fingerprint_and_cache_lookups_do_not_import_torch(minilm):

@@ -12,6 +12,12 @@ def _local(argument, **_context):
     return LocalEmbedder(argument or DEFAULT_MODEL)
 
 
+def _local_bfloat16(argument, **_context):
+    from .local import DEFAULT_MODEL, LocalEmbedder
+
+    return LocalEmbedder(argument or DEFAULT_MODEL, precision="bfloat16")
+
+
 def _api(argument, **_context):
     from .api import ApiEmbedder
 
@@ -47,6 +53,9 @@ def _combined(argument, **context):
 
 
 register_backend("local", _local, "sentence-transformers model by Hugging Face name or folder")
+register_backend(
+    "local-bf16", _local_bfloat16, "the same in bfloat16: faster on CPUs with native bfloat16, close vectors"
+)
 register_backend("api", _api, "OpenAI-compatible /embeddings endpoint ($OPENAI_BASE_URL, $OPENAI_API_KEY)")
 register_backend("tfidf", _tfidf, "offline TF-IDF + LSA fitted on the corpus; argument: dimension")
 register_backend("random", _random, "random vectors per text, a control; argument: dimension")
@@ -55,6 +64,9 @@ register_backend("combined", _combined, "concatenation of several models joined 
 
 register_name("all-MiniLM-L6-v2", "local:sentence-transformers/all-MiniLM-L6-v2", "default local model")
 register_name("minilm", "local:sentence-transformers/all-MiniLM-L6-v2", "default local model")
+register_name(
+    "all-MiniLM-L6-v2-bf16", "local-bf16:sentence-transformers/all-MiniLM-L6-v2", "default model in bfloat16"
+)
 register_name("biobert", "local:dmis-lab/biobert-base-cased-v1.2", "BioBERT (mean pooling)")
 register_name("scibert", "local:allenai/scibert_scivocab_uncased", "SciBERT (mean pooling)")
 register_name(
