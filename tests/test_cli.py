@@ -64,7 +64,8 @@ def test_demo_writes_gene_texts_and_coverage(tmp_path, capsys):
     assert len(lines) - 1 == coverage["n_matched"]
     assert lines[0] == "var_name\tentrez\tsymbol\troute\ttext"
     embedded = ad.read_h5ad(tmp_path / "demo" / "pbmc68k_textcell.h5ad")
-    assert embedded.obsm["X_textcell"].shape == (700, 384)
+    assert embedded.obsm["X_textcell"].shape[0] == 700
+    assert 370 < embedded.obsm["X_textcell"].shape[1] <= 384  # whitening drops the null axes
     assert embedded.var["textcell_has_embedding"].sum() == coverage["n_matched"]
 
 
@@ -170,9 +171,10 @@ def test_embed_cells_embeds_genes_first_when_needed(tmp_path, capsys, backed):
     assert main([*command, *(["--backed"] if backed else [])]) == 2
     assert "--use-raw" in capsys.readouterr().err  # X is scaled here
     assert main([*command, "--use-raw", *(["--backed"] if backed else [])]) == 0
-    assert "Embedded 700 cells (weighted, 384-d" in capsys.readouterr().out
+    # its 304 highly variable genes, whitened, span 303 axes
+    assert "Embedded 700 cells (weighted, 303-d, 304 genes" in capsys.readouterr().out
     out = ad.read_h5ad(tmp_path / "o.h5ad")
-    assert out.obsm["X_textcell"].shape == (700, 384)
+    assert out.obsm["X_textcell"].shape == (700, 303)
     assert out.uns["X_textcell"]["params"]["layer"] == "raw"
 
 
@@ -181,3 +183,14 @@ def test_embed_cells_on_a_file_that_is_not_h5ad(tmp_path, capsys):
     assert main(["embed-cells", str(tmp_path / "junk.h5ad"), "-o", str(tmp_path / "o.h5ad"), "--backed"]) == 2
     assert "Could not read" in capsys.readouterr().err
     assert not (tmp_path / "o.h5ad").exists()
+
+
+def test_embed_cells_defaults_are_the_functions_defaults():
+    from textcell.cli import build_parser
+
+    args = build_parser().parse_args(["embed-cells", "in.h5ad", "-o", "out.h5ad"])
+    defaults = textcell.tl.embed_cells.__kwdefaults__
+    flags = {"hvg": "highly_variable", "idf": "idf", "center": "center", "whiten": "whiten", "scale": "scale"}
+    assert {option: getattr(args, flag) for flag, option in flags.items()} == {
+        option: defaults[option] for option in flags.values()
+    }

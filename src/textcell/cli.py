@@ -74,7 +74,9 @@ def _demo(args: argparse.Namespace) -> int:
             print(f"- {table.loc[hits[0], 'text']}\n")
 
     tl.embed_genes(adata, model=args.model, view=args.view, corpus=corpus)
-    tl.embed_cells(adata, use_raw=True)  # X is scaled here; .raw holds the log-normalised values
+    # X is scaled here, .raw holds the log-normalised values; all 765 genes, as its 304 highly
+    # variable ones are too few to whiten 384-d text vectors
+    tl.embed_cells(adata, use_raw=True, highly_variable=False)
     genes, cells = adata.uns["textcell"]["params"], adata.uns["X_textcell"]["params"]
     print(
         f"Embedded {genes['n_embedded']:,} genes with {genes['model']} ({genes['dim']}-d, {genes['view']}) "
@@ -295,6 +297,8 @@ def _embed_cells(args: argparse.Namespace) -> int:
         highly_variable=args.hvg,
         idf=args.idf,
         center=args.center,
+        whiten=args.whiten,
+        scale=args.scale,
         n_top=args.n_top,
         model=args.model,
         key_added=args.key_added,
@@ -688,7 +692,12 @@ COMMANDS: tuple[Command, ...] = (
             _arg("--method", choices=("weighted", "topn", "sentence"), default="weighted"),
             _arg("--layer", help="expression layer instead of X"),
             _arg("--use-raw", action="store_true", help="use .raw.X (same genes as .X)"),
-            _arg("--hvg", action="store_true", help="only var['highly_variable'] genes"),
+            _arg(
+                "--hvg",
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help="only var['highly_variable'] genes (default: when that column exists)",
+            ),
             _arg(
                 "--idf",
                 action=argparse.BooleanOptionalAction,
@@ -700,7 +709,19 @@ COMMANDS: tuple[Command, ...] = (
                 action=argparse.BooleanOptionalAction,
                 default=True,
                 help="subtract the mean gene embedding (default: on); "
-                "GenePT as published: --no-idf --no-center",
+                "GenePT as published: --no-hvg --no-idf --no-center --no-whiten --no-scale",
+            ),
+            _arg(
+                "--whiten",
+                action=argparse.BooleanOptionalAction,
+                default=True,
+                help="PCA-whiten the used genes' embeddings (default: on)",
+            ),
+            _arg(
+                "--scale",
+                action=argparse.BooleanOptionalAction,
+                default=True,
+                help="average per-gene z-scores instead of values (default: on)",
             ),
             _arg("--n-top", type=int, default=100, help="genes per cell for topn / sentence"),
             _arg("--backed", action="store_true", help="read the file in chunks (large files)"),

@@ -9,10 +9,12 @@ from textcell.errors import InputError
 
 
 def genept_w_reference(
-    counts: np.ndarray, embeddings: np.ndarray, has: np.ndarray, *, idf=False, center=False
-) -> np.ndarray:
+    counts: np.ndarray, embeddings: np.ndarray, has: np.ndarray, *, idf=False, center=False, whiten=False,
+    scale=False,
+) -> np.ndarray:  # fmt: skip
     """GenePT-w as a plain dense computation: log-normalise, weighted average, L2; optionally with
-    idf gene weights (genes with weight ≤ 0 left out) and centred gene embeddings."""
+    idf gene weights (genes with weight ≤ 0 left out), centred or PCA-whitened gene embeddings and
+    per-gene z-scores. (The per-cell division by the total weight is left out: L2 cancels it.)"""
     counts = counts.astype(np.float64)
     lognorm = np.log1p(counts / counts.sum(axis=1, keepdims=True) * 1e4)
     embeddings = embeddings[has].astype(np.float64)
@@ -20,10 +22,19 @@ def genept_w_reference(
     if idf:
         gene_weight = np.log(len(counts) / (1.0 + (counts[:, has] > 0).sum(axis=0)))
         gene_weight[gene_weight <= 0] = 0
-    if center:
+    if whiten:
+        centred = embeddings - embeddings.mean(axis=0)
+        _, singular, axes = np.linalg.svd(centred, full_matrices=False)
+        variance = singular**2 / len(centred)
+        keep = variance > 1e-8 * variance.max()
+        embeddings = centred @ axes[keep].T / np.sqrt(variance[keep])
+    elif center:
         embeddings = embeddings - embeddings.mean(axis=0)
-    weights = lognorm[:, has] * gene_weight
-    cells = weights @ embeddings / weights.sum(axis=1, keepdims=True)
+    values = lognorm[:, has]
+    if scale:
+        sd = values.std(axis=0, ddof=1)
+        values = np.where(sd > 0, (values - values.mean(axis=0)) / np.where(sd > 0, sd, 1), 0)
+    cells = (values * gene_weight) @ embeddings
     return cells / np.linalg.norm(cells, axis=1, keepdims=True)
 
 
@@ -34,14 +45,25 @@ def kang(shared_data):
     return adata
 
 
-@pytest.mark.parametrize("options", [{"idf": False, "center": False}, {}], ids=["as_published", "defaults"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"idf": False, "center": False, "whiten": False, "scale": False},
+        {},
+        {"idf": True, "whiten": True, "scale": False},
+        {"idf": True, "whiten": False, "scale": True},
+        {"idf": False, "whiten": True, "scale": True},
+    ],
+    ids=["as_published", "defaults", "whitened", "z_scores", "whitened_z_scores"],
+)
 def test_weighted_equals_the_dense_genept_reference(kang, options):
     adata = kang.copy()
     textcell.tl.embed_cells(adata, **options)
     has = adata.var["textcell_has_embedding"].to_numpy()
+    chosen = {**textcell.tl.embed_cells.__kwdefaults__, **options}
     reference = genept_w_reference(
-        adata.X.toarray(), adata.varm["textcell"], has, idf=options.get("idf", True),
-        center=options.get("center", True),
+        adata.X.toarray(), adata.varm["textcell"], has,
+        **{name: chosen[name] for name in ("idf", "center", "whiten", "scale")},
     )  # fmt: skip
     assert np.abs(adata.obsm["X_textcell"] - reference).max() < 1e-5
     params = adata.uns["X_textcell"]["params"]
@@ -106,7 +128,9 @@ def test_dask_on_a_local_cluster(kang):
 
 def test_topn_uses_only_each_cells_most_expressed_genes(kang):
     adata = kang[:300].copy()
-    textcell.tl.embed_cells(adata, method="topn", n_top=20, idf=False, center=False, key_added="top")
+    textcell.tl.embed_cells(
+        adata, method="topn", n_top=20, idf=False, center=False, whiten=False, scale=False, key_added="top"
+    )
     has = adata.var["textcell_has_embedding"].to_numpy()
     counts = adata.X.toarray()
     masked = np.where(has, counts, 0)
@@ -210,3 +234,14 @@ def test_results_survive_h5ad(kang, tmp_path):
     back = ad.read_h5ad(tmp_path / "cells.h5ad")
     assert np.array_equal(back.obsm["X_textcell"], adata.obsm["X_textcell"])
     assert back.uns["X_textcell"]["params"]["method"] == "weighted"
+
+
+def test_whitening_keeps_only_the_axes_the_used_genes_span(kang):
+    adata = kang.copy()
+    few = np.zeros(adata.n_vars, dtype=bool)
+    few[np.flatnonzero(adata.var["textcell_has_embedding"].to_numpy())[:30]] = True
+    adata.var["highly_variable"] = few
+    textcell.tl.embed_cells(adata, highly_variable=True, whiten=True, scale=True)
+    assert adata.obsm["X_textcell"].shape == (adata.n_obs, 29)  # 30 centred genes span 29 axes
+    params = adata.uns["X_textcell"]["params"]
+    assert (params["whiten"], params["scale"], params["center"], params["dim"]) == (True, True, True, 29)

@@ -41,9 +41,11 @@ def embed_cells(
     layer: str | None = None,
     use_raw: bool = False,
     normalize: str = "auto",
-    highly_variable: bool = False,
+    highly_variable: bool | None = None,
     idf: bool = True,
     center: bool = True,
+    whiten: bool = True,
+    scale: bool = True,
     n_top: int = 100,
     model="all-MiniLM-L6-v2",
     chunk_size: int = 10_000,
@@ -71,16 +73,31 @@ def embed_cells(
         values as they are (already log-normalised); ``"auto"``: ``counts`` when the values are
         non-negative integers, else ``none``. Negative values (scaled data) are refused.
     highly_variable
-        Use only genes with ``var['highly_variable']``.
+        Use only genes with ``var['highly_variable']``. By default (``None``) they are used when
+        that column exists (as in scanpy's ``pca``).
     idf
         Down-weight ubiquitous genes by log(n_cells / (1 + cells expressing the gene)); genes
-        expressed in every cell get no weight. Costs one more pass over the matrix.
+        expressed in every cell get no weight. Costs one more pass over the matrix (shared with
+        ``scale``).
     center
         Subtract the mean gene embedding (the direction all gene texts share) first.
+    whiten
+        PCA-whiten the used genes' embeddings first: centre them, rotate them onto their principal
+        axes and give every axis unit variance (axes with no variance are dropped, so the cell
+        vectors may have fewer dimensions than the gene vectors). Text vectors share a few
+        dominant directions (gene descriptions look alike); whitened, they spread the cells out
+        as much as independent vectors would while similar genes stay similar. Implies ``center``.
+        With fewer used genes than dimensions, whitening only rotates the expression values.
+    scale
+        Average per-gene z-scores of the (log-normalised) values instead of the values, as
+        ``scanpy.pp.scale`` does before PCA (without clipping): each gene counts by how unusual
+        its level is in the cell, not by its raw abundance. Computed on sparse data without
+        densifying it. With ``topn``: z-scores of each cell's top genes.
 
-        The defaults of ``highly_variable``, ``idf`` and ``center`` were chosen on a validation
-        dataset that the benchmark does not report (``textcell.bench.cells``); GenePT-w exactly as
-        published is ``idf=False, center=False``.
+        The defaults of ``highly_variable``, ``idf``, ``center``, ``whiten`` and ``scale`` were
+        chosen on a validation dataset that the benchmark does not report
+        (``textcell.bench.cells``); GenePT-w exactly as published is ``highly_variable=False,
+        idf=False, center=False, whiten=False, scale=False``.
     n_top
         Genes per cell for ``topn`` and ``sentence``.
     model
@@ -106,7 +123,8 @@ def embed_cells(
     vectors, used, params = _embed_into(
         adata, lambda dim: np.zeros((adata.n_obs, dim), dtype=np.float32),
         method=method, genes_key=genes_key, layer=layer, use_raw=use_raw,
-        normalize=normalize, highly_variable=highly_variable, idf=idf, center=center, n_top=n_top,
+        normalize=normalize, highly_variable=highly_variable, idf=idf, center=center, whiten=whiten,
+        scale=scale, n_top=n_top,
         model=model, chunk_size=chunk_size, key_added=key_added,
     )  # fmt: skip
     adata.obsm[key_added] = vectors
@@ -186,33 +204,50 @@ def embed_cells_to_file(adata: ad.AnnData, destination, *, key_added: str = "X_t
 
 def _embed_into(
     adata, target_for, *, method, genes_key, layer, use_raw, normalize, highly_variable, idf, center,
-    n_top, model, chunk_size, key_added,
+    whiten, scale, n_top, model, chunk_size, key_added,
 ) -> tuple:  # fmt: skip
     """Embeds the cells chunk by chunk into ``target_for(dim)`` (anything sliceable: an array, an
     HDF5 dataset); returns that target, the genes used per cell and the provenance."""
-    if method == "sentence":  # a sentence is embedded as text: gene weights and centring do not apply
-        idf = center = False
+    if method == "sentence":  # a sentence is embedded as text: gene weights and embeddings do not apply
+        idf = center = whiten = scale = False
+    if highly_variable is None:
+        highly_variable = "highly_variable" in adata.var
     embeddings, eligible = _gene_embeddings(adata, genes_key, highly_variable)
     matrix = _expression(adata, layer, use_raw)
     log_normalize = _decide_normalization(matrix, normalize)
-    weights = eligible.astype(np.float32)
-    if idf:
-        weights *= _idf(matrix, adata.n_obs, chunk_size).astype(np.float32)
-    if center:
+    if whiten:
+        if eligible.sum() <= embeddings.shape[1]:
+            logger.warning(
+                "whiten=True with %d genes for %d dimensions: the cell vectors are the expression "
+                "values rotated, with nothing of the text left; use more genes (highly_variable=False).",
+                int(eligible.sum()), embeddings.shape[1],
+            )  # fmt: skip
+        embeddings = _whitened(embeddings, eligible)
+    elif center:
         embeddings = embeddings - embeddings[eligible].mean(axis=0)
         embeddings[~eligible] = 0
+    weights = eligible.astype(np.float64)
+    mean = None
+    if idf or scale:
+        expressing, gene_mean, sd = _gene_statistics(matrix, adata.n_obs, chunk_size, log_normalize)
+        if idf:
+            weights *= np.maximum(np.log(adata.n_obs / (1.0 + expressing)), 0.0)
+        if scale:  # z-scores: weights w_g / σ_g on the values minus their means (see _weighted_block)
+            weights = np.divide(weights, sd, out=np.zeros_like(weights), where=sd > 0)
+            mean = gene_mean.astype(np.float32)
+    weights = weights.astype(np.float32)
 
     top_n = n_top if method == "topn" else 0
     target = None
     if method == "sentence":
         chunks = _sentences(adata, matrix, eligible, genes_key, n_top, model, chunk_size)
     elif _is_dask(matrix):
-        chunks = _weighted_dask(matrix, embeddings, weights, log_normalize, top_n)
+        chunks = _weighted_dask(matrix, embeddings, weights, mean, log_normalize, top_n)
     else:
         target = target_for(embeddings.shape[1])
         in_place = target if isinstance(target, np.ndarray) else None
         chunks = _weighted(
-            matrix, adata.n_obs, embeddings, weights, log_normalize, top_n, chunk_size, in_place
+            matrix, adata.n_obs, embeddings, weights, mean, log_normalize, top_n, chunk_size, in_place
         )
     used = np.zeros(adata.n_obs, dtype=np.int64)
     with progress_bar(total=adata.n_obs, desc="embedding cells", unit="cell") as bar:
@@ -241,7 +276,9 @@ def _embed_into(
         "normalization": "normalize_total(1e4)+log1p" if log_normalize else "as given",
         "highly_variable": highly_variable,
         "idf": idf,
-        "center": center,
+        "center": center or whiten,
+        "whiten": whiten,
+        "scale": scale,
         "n_top": n_top if method != "weighted" else 0,
         "n_genes_used": int(eligible.sum()),
         "n_empty_cells": int(empty.sum()),
@@ -324,17 +361,44 @@ def _decide_normalization(matrix, normalize: str) -> bool:
     return counts
 
 
-def _idf(matrix, n_obs: int, chunk_size: int) -> np.ndarray:
-    expressing = np.zeros(matrix.shape[1])
+def _gene_statistics(matrix, n_obs: int, chunk_size: int, log_normalize: bool):
+    """Per gene: the cells expressing it, and the mean and standard deviation (ddof 1, as scanpy's
+    scale) of its values, log-normalised if ``log_normalize``; one pass over the matrix."""
+    n_genes = matrix.shape[1]
+    expressing, total, squares = np.zeros(n_genes), np.zeros(n_genes), np.zeros(n_genes)
     for _, csr in _row_chunks(matrix, n_obs, chunk_size):
-        expressing += np.bincount(csr.indices, minlength=matrix.shape[1])
-    return np.maximum(np.log(n_obs / (1.0 + expressing)), 0.0)
+        values = np.empty(csr.nnz, dtype=np.float32)
+        if log_normalize:
+            _kernels.log_normalized(csr.indptr, csr.data, TARGET_SUM, out=values)
+        else:
+            values[:] = csr.data
+        expressing += np.bincount(csr.indices, minlength=n_genes)
+        total += np.bincount(csr.indices, weights=values, minlength=n_genes)
+        squares += np.bincount(csr.indices, weights=values.astype(np.float64) ** 2, minlength=n_genes)
+    mean = total / n_obs
+    variance = np.maximum(squares - n_obs * mean**2, 0.0) / max(n_obs - 1, 1)
+    return expressing, mean, np.sqrt(variance)
+
+
+def _whitened(embeddings: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """The eligible genes' embeddings PCA-whitened (centred, principal axes, unit variance; axes
+    with variance below 1e-8 of the largest dropped); zero rows for the other genes."""
+    used = embeddings[eligible].astype(np.float64)
+    centred = used - used.mean(axis=0)
+    _, singular, axes = np.linalg.svd(centred, full_matrices=False)
+    variance = singular**2 / max(len(used), 1)
+    keep = variance > 1e-8 * variance.max() if variance.size and variance.max() > 0 else variance > 0
+    if not keep.any():
+        raise InputError("whiten=True needs at least two distinct gene embeddings.")
+    whitened = np.zeros((embeddings.shape[0], int(keep.sum())), dtype=np.float32)
+    whitened[eligible] = centred @ axes[keep].T / np.sqrt(variance[keep])
+    return whitened
 
 
 # ---------------------------------------------------------------------------- methods
 
 
-def _weighted(matrix, n_obs, embeddings, weights, log_normalize, top_n, chunk_size, target=None):
+def _weighted(matrix, n_obs, embeddings, weights, mean, log_normalize, top_n, chunk_size, target=None):
     """(start, vectors, genes used) per chunk. The vectors are rows of ``target`` (a zeroed array)
     when one is given, else they live in one buffer reused chunk after chunk."""
     rows = min(chunk_size, n_obs)
@@ -347,14 +411,18 @@ def _weighted(matrix, n_obs, embeddings, weights, log_normalize, top_n, chunk_si
             out = buffer[: csr.shape[0]]
             out.fill(0)
         values = values if values.size >= csr.nnz else np.empty(csr.nnz, dtype=np.float32)
-        used = _weighted_block(csr, embeddings, weights, log_normalize, top_n, out, values[: csr.nnz])
+        used = _weighted_block(csr, embeddings, weights, mean, log_normalize, top_n, out, values[: csr.nnz])
         yield start, out, used
 
 
-def _weighted_block(csr, embeddings, weights, log_normalize, top_n, out, values=None) -> np.ndarray:
+def _weighted_block(csr, embeddings, weights, mean, log_normalize, top_n, out, values=None) -> np.ndarray:
     """Adds the block's weighted sums into ``out`` (zeros, one row per cell); returns genes used.
 
-    ``values``: float32 scratch space for the block's entries.
+    With per-gene means ``mean`` (``scale``), the sums are over values minus their means. For
+    ``topn`` those are the kept entries, shifted one by one. For ``weighted`` every gene counts,
+    the unstored zeros too: Σ_g w_g (x_g − μ_g) E_g = Σ_stored w_g x_g E_g − Σ_g w_g μ_g E_g, a
+    vector subtracted from every cell that uses any gene. ``values``: float32 scratch space for
+    the block's entries.
     """
     values = np.empty(csr.nnz, dtype=np.float32) if values is None else values
     if log_normalize:
@@ -365,7 +433,12 @@ def _weighted_block(csr, embeddings, weights, log_normalize, top_n, out, values=
         _kernels.keep_top(csr.indptr, csr.indices, values, weights, top_n)
     used = np.empty(csr.shape[0], dtype=np.int64)
     _kernels.genes_used(csr.indptr, csr.indices, values, weights, used)
+    if mean is not None and top_n:
+        kept = values > 0
+        values[kept] -= mean[csr.indices[kept]]
     _kernels.weighted_sum(csr.indptr, csr.indices, values, weights, embeddings, out)
+    if mean is not None and not top_n:
+        out[used > 0] -= (weights * mean) @ embeddings
     return used
 
 
@@ -373,14 +446,14 @@ def _is_dask(matrix) -> bool:
     return type(matrix).__module__.startswith("dask.")
 
 
-def _weighted_dask(matrix, embeddings, weights, log_normalize, top_n):
+def _weighted_dask(matrix, embeddings, weights, mean, log_normalize, top_n):
     """Block by block on Dask (local or distributed); rows of one block stay together."""
     matrix = matrix.rechunk({1: -1})
     dim = embeddings.shape[1]
 
     def block(x):
         out = np.zeros((x.shape[0], dim), dtype=np.float32)
-        used = _weighted_block(_checked(x), embeddings, weights, log_normalize, top_n, out)
+        used = _weighted_block(_checked(x), embeddings, weights, mean, log_normalize, top_n, out)
         return np.hstack([out, used[:, None].astype(np.float32)])
 
     result = matrix.map_blocks(
