@@ -5,10 +5,10 @@
 
 The file is written chunk by chunk (anndata's on-disk sparse append), with random 384-d gene
 embeddings in varm, into --workdir (removed afterwards unless --keep). Then the user's command runs
-in a child process, `textcell embed-cells big.h5ad --backed --no-idf --no-center -o out.h5ad`
-(GenePT-w's arithmetic), which streams the cells into a copy of the file; its peak resident
-memory (ru_maxrss) and wall time are reported, and a sample of its vectors is checked against the
-in-memory path. Writes benchmarks/results/backed.{json,md}.
+in a child process, `textcell embed-cells big.h5ad --backed -o out.h5ad` with GenePT-w's arithmetic
+(`--no-hvg --no-idf --no-center --no-whiten --no-scale`), which streams the cells into a copy of
+the file; its peak resident memory (ru_maxrss) and wall time are reported, and a sample of its
+vectors is checked against the in-memory path. Writes benchmarks/results/backed.{json,md}.
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ def main() -> None:
         print(f"generated {source} ({source.stat().st_size / 1e9:.1f} GB, nnz {nnz:,}) in {made:.0f} s")
 
         # GenePT-w's arithmetic (no idf pass, no centring), as measured before those became defaults
-        arguments = ["embed-cells", str(source), "--backed", "--no-idf", "--no-center", "-o", str(output)]
+        plain = ["--no-hvg", "--no-idf", "--no-center", "--no-whiten", "--no-scale"]  # GenePT's arithmetic
+        arguments = ["embed-cells", str(source), "--backed", *plain, "-o", str(output)]
         start = time.perf_counter()
         child = subprocess.run(
             [sys.executable, "-c", PEAK_REPORTING_CLI, *arguments],
@@ -108,7 +109,7 @@ def main() -> None:
         sample = ad.read_h5ad(source, backed="r")[:2000].to_memory()
         from textcell.tl import embed_cells
 
-        embed_cells(sample, idf=False, center=False)
+        embed_cells(sample, highly_variable=False, idf=False, center=False, whiten=False, scale=False)
         difference = float(np.abs(sample.obsm["X_textcell"] - streamed).max())
     finally:
         if not args.keep:
