@@ -40,10 +40,15 @@ class Embedder(ABC):
 
     def embed_stream(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(positions, vectors)`` as batches finish, so callers can cache as they go."""
+        order = self.stream_order(texts)
         step = self.batch_size * 4
         for start in range(0, len(texts), step):
-            positions = np.arange(start, min(start + step, len(texts)))
+            positions = order[start : start + step]
             yield positions, self.embed_batch([texts[i] for i in positions])
+
+    def stream_order(self, texts: Sequence[str]) -> np.ndarray:
+        """The order in which :meth:`embed_stream` takes the texts (as given, by default)."""
+        return np.arange(len(texts))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model_id={self.model_id!r}, dim={self.dim})"

@@ -178,6 +178,11 @@ class LocalEmbedder(Embedder):
                 ) from exc
         return self._model
 
+    def stream_order(self, texts: Sequence[str]) -> np.ndarray:
+        """Longest first, over all the texts: sentence-transformers sorts only within one call,
+        so batches of similar length keep the padding of every forward pass small."""
+        return np.argsort([-len(text) for text in texts], kind="stable")
+
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         model = self._load()
         vectors = model.encode(
