@@ -66,7 +66,8 @@ def test_the_random_control_uses_other_gene_vectors_with_the_same_configuration(
 
     random = cells.textcell_embedding(adata, config, gene_model=RandomEmbedder())
     assert text.shape[0] == random.shape[0] == 700
-    assert 370 < text.shape[1] <= 384 and 370 < random.shape[1] <= 384  # whitening drops null axes
+    assert 370 < text.shape[1] <= 384  # whitening drops null axes
+    assert 370 < random.shape[1] <= 384
     assert np.allclose(np.linalg.norm(text, axis=1), 1, atol=1e-5)
     assert np.abs(text @ text.T - random @ random.T).max() > 0.1  # other cell-cell similarities
 
