@@ -169,7 +169,7 @@ def validation_sweep(dataset: CellDataset = VALIDATION, *, seeds=SEEDS) -> pd.Da
     grid = [
         dict(zip(CONFIG_GRID, values, strict=True)) for values in itertools.product(*CONFIG_GRID.values())
     ]
-    grid = [config for config in grid if config["center"] or not config.get("whiten")]  # whiten centres
+    grid = [config for config in grid if config["center"] or not config["whiten"]]  # whiten centres
     genes = {}  # gene vectors once per model, shared by every option set
     for config in progress(grid, desc="validation sweep", unit="config"):
         # the random control does not depend on the text model: once per remaining option set

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from ..errors import InputError
 from .base import register_backend, register_name
 
 
-def _local(argument, **_context):
+def _local(argument, *, precision="float32", **_context):
     from .local import DEFAULT_MODEL, LocalEmbedder
 
-    return LocalEmbedder(argument or DEFAULT_MODEL)
-
-
-def _local_bfloat16(argument, **_context):
-    from .local import DEFAULT_MODEL, LocalEmbedder
-
-    return LocalEmbedder(argument or DEFAULT_MODEL, precision="bfloat16")
+    return LocalEmbedder(argument or DEFAULT_MODEL, precision=precision)
 
 
 def _api(argument, **_context):
@@ -54,7 +50,9 @@ def _combined(argument, **context):
 
 register_backend("local", _local, "sentence-transformers model by Hugging Face name or folder")
 register_backend(
-    "local-bf16", _local_bfloat16, "the same in bfloat16: faster on CPUs with native bfloat16, close vectors"
+    "local-bf16",
+    partial(_local, precision="bfloat16"),
+    "the same in bfloat16: faster on CPUs with native bfloat16, close vectors",
 )
 register_backend("api", _api, "OpenAI-compatible /embeddings endpoint ($OPENAI_BASE_URL, $OPENAI_API_KEY)")
 register_backend("tfidf", _tfidf, "offline TF-IDF + LSA fitted on the corpus; argument: dimension")

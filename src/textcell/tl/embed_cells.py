@@ -367,11 +367,7 @@ def _gene_statistics(matrix, n_obs: int, chunk_size: int, log_normalize: bool):
     n_genes = matrix.shape[1]
     expressing, total, squares = np.zeros(n_genes), np.zeros(n_genes), np.zeros(n_genes)
     for _, csr in _row_chunks(matrix, n_obs, chunk_size):
-        values = np.empty(csr.nnz, dtype=np.float32)
-        if log_normalize:
-            _kernels.log_normalized(csr.indptr, csr.data, TARGET_SUM, out=values)
-        else:
-            values[:] = csr.data
+        values = _entry_values(csr, log_normalize)
         expressing += np.bincount(csr.indices, minlength=n_genes)
         total += np.bincount(csr.indices, weights=values, minlength=n_genes)
         squares += np.bincount(csr.indices, weights=values.astype(np.float64) ** 2, minlength=n_genes)
@@ -386,8 +382,8 @@ def _whitened(embeddings: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     used = embeddings[eligible].astype(np.float64)
     centred = used - used.mean(axis=0)
     _, singular, axes = np.linalg.svd(centred, full_matrices=False)
-    variance = singular**2 / max(len(used), 1)
-    keep = variance > 1e-8 * variance.max() if variance.size and variance.max() > 0 else variance > 0
+    variance = singular**2 / len(used)
+    keep = variance > 1e-8 * variance.max()
     if not keep.any():
         raise InputError("whiten=True needs at least two distinct gene embeddings.")
     whitened = np.zeros((embeddings.shape[0], int(keep.sum())), dtype=np.float32)
@@ -424,11 +420,7 @@ def _weighted_block(csr, embeddings, weights, mean, log_normalize, top_n, out, v
     vector subtracted from every cell that uses any gene. ``values``: float32 scratch space for
     the block's entries.
     """
-    values = np.empty(csr.nnz, dtype=np.float32) if values is None else values
-    if log_normalize:
-        _kernels.log_normalized(csr.indptr, csr.data, TARGET_SUM, out=values)
-    else:  # a copy, so that keep_top never writes into the user's matrix
-        values[:] = csr.data
+    values = _entry_values(csr, log_normalize, values)
     if top_n:
         _kernels.keep_top(csr.indptr, csr.indices, values, weights, top_n)
     used = np.empty(csr.shape[0], dtype=np.int64)
@@ -440,6 +432,16 @@ def _weighted_block(csr, embeddings, weights, mean, log_normalize, top_n, out, v
     if mean is not None and not top_n:
         out[used > 0] -= (weights * mean) @ embeddings
     return used
+
+
+def _entry_values(csr, log_normalize: bool, out: np.ndarray | None = None) -> np.ndarray:
+    """The block's stored values into ``out`` (float32, new if None), log-normalised if
+    ``log_normalize``; always a copy, so that later steps never write into the user's matrix."""
+    out = np.empty(csr.nnz, dtype=np.float32) if out is None else out
+    if log_normalize:
+        return _kernels.log_normalized(csr.indptr, csr.data, TARGET_SUM, out=out)
+    out[:] = csr.data
+    return out
 
 
 def _is_dask(matrix) -> bool:
