@@ -54,18 +54,48 @@ def test_model_folder_without_sentence_transformers_head_loads_with_mean_pooling
     assert LocalEmbedder(str(bare)).fingerprint() != minilm.fingerprint()
 
 
-def test_bfloat16_gives_close_vectors_under_its_own_fingerprint(minilm, corpus, resolver):
+@pytest.fixture(scope="module")
+def card_texts(corpus, resolver):
     symbols = ["CD19", "CD3E", "ALB", "MS4A1", "GAPDH", "TP53", "IL7R", "HBB"]
-    texts = corpus.render(resolver.resolve(symbols, species="human").table["entrez"], view="card")
-    reduced = LocalEmbedder(precision="bfloat16")
-    vectors = reduced.embed_batch(texts)
+    return corpus.render(resolver.resolve(symbols, species="human").table["entrez"], view="card")
+
+
+@pytest.fixture(scope="module")
+def on_torch(minilm, card_texts):
+    return LocalEmbedder(runtime="torch").embed_batch(card_texts)
+
+
+def test_openvino_runs_the_same_float32_model_under_the_same_fingerprint(minilm, card_texts, on_torch):
+    if importlib.util.find_spec("openvino") is None:
+        need("openvino is not installed (pip install 'textcell[local]')")
+    assert minilm.runtime == "openvino"  # the default on the CPU once installed
+    np.testing.assert_allclose(minilm.embed_batch(card_texts), on_torch, atol=1e-5)
+    assert minilm.fingerprint() == LocalEmbedder(runtime="torch").fingerprint()
+    assert LocalEmbedder(device="cuda").runtime == "torch"
+    reduced = {LocalEmbedder(precision="bfloat16", runtime=r).fingerprint() for r in ("torch", "openvino")}
+    assert len(reduced) == 2  # bfloat16 vectors differ between runtimes, so their caches do too
+
+
+@pytest.mark.parametrize("runtime", ["torch", "openvino"])
+def test_bfloat16_gives_close_vectors_under_its_own_fingerprint(minilm, card_texts, on_torch, runtime):
+    if runtime == "openvino" and importlib.util.find_spec("openvino") is None:
+        need("openvino is not installed (pip install 'textcell[local]')")
+    reduced = LocalEmbedder(precision="bfloat16", runtime=runtime)
+    vectors = reduced.embed_batch(card_texts)
     assert vectors.dtype == np.float32
-    cosines = np.sum(vectors * minilm.embed_batch(texts), axis=1)
+    cosines = np.sum(vectors * on_torch, axis=1)
     assert cosines.min() > 0.999
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-6)
     assert reduced.fingerprint() != minilm.fingerprint()
+
+
+def test_unknown_precision_or_runtime_is_a_clear_error():
     with pytest.raises(InputError, match="precision"):
         LocalEmbedder(precision="int4")
+    with pytest.raises(InputError, match="runtime"):
+        LocalEmbedder(runtime="tensorrt")
+    with pytest.raises(InputError, match="on the CPU"):
+        LocalEmbedder(device="cuda", runtime="openvino")
 
 
 def test_fingerprint_and_cache_lookups_do_not_import_torch(minilm):
