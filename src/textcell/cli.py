@@ -893,14 +893,15 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         ("perturb", "fit"),
-        "fit a perturbation-response model (train-mean, additive, ridge, kNN, scouter); save it (.npz)",
+        "fit a perturbation-response model (train-mean, additive, ridge, kNN, scouter, similar "
+        "contexts); save it (.npz)",
         _perturb_fit,
         (
             _arg("h5ad", type=Path, help="AnnData file (raw counts or log-normalised)"),
             _arg("-o", "--output", type=Path, required=True, help="model file to write (.npz)"),
             _arg(
                 "--method",
-                choices=("train_mean", "additive", "ridge", "knn", "scouter"),
+                choices=("train_mean", "additive", "ridge", "knn", "scouter", "similar_contexts"),
                 default="ridge",
                 help="model (default ridge)",
             ),

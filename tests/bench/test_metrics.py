@@ -6,7 +6,7 @@ from scipy import stats
 from sklearn.metrics import pairwise_distances, silhouette_samples, silhouette_score
 
 from textcell.bench import metrics
-from textcell.bench.stats import beats, summarize
+from textcell.bench.stats import beats, paired_beats, summarize
 from textcell.errors import InputError
 
 
@@ -34,6 +34,13 @@ def test_summarize_matches_scipy_t_interval():
 def test_beats_needs_more_than_the_spread():
     assert beats(summarize([0.9, 0.91, 0.92]), summarize([0.5, 0.52, 0.51]))
     assert not beats(summarize([0.6, 0.9, 0.3]), summarize([0.5, 0.52, 0.51]))
+
+
+def test_paired_beats_needs_a_gain_above_its_own_spread():
+    assert paired_beats(summarize([0.10, 0.12, 0.08]))  # small but steady
+    assert not paired_beats(summarize([0.5, -0.3, 0.1]))  # mean 0.1, sd 0.4
+    assert not paired_beats(summarize([-0.10, -0.12, -0.08]))
+    assert not paired_beats(summarize([0.2]))  # one fold has no spread to beat
 
 
 def test_kmeans_and_leiden_recover_separated_clusters(blobs):

@@ -9,6 +9,7 @@ import pytest
 import textcell
 from textcell.errors import GeneIdError, InputError
 from textcell.perturb import PerturbationModel, ScouterConfig, perturbation_metrics, top_de_genes
+from textcell.perturb.baselines import TEMPERATURES, choose_temperature, context_weights
 from textcell.perturb.conditions import split_label
 from textcell.perturb.data import log_expression
 
@@ -151,6 +152,56 @@ def test_scouter_trains_predicts_and_round_trips(papalexi, tmp_path):
     np.testing.assert_allclose(again.predict(["IFNGR2"]), predicted.iloc[[0]], atol=1e-6)
     loaded = PerturbationModel.load(model.save(tmp_path / "scouter.npz"), genes=train.var_names)
     np.testing.assert_array_equal(loaded.predict(["IFNGR2", "STAT1+IRF1"]), predicted)
+
+
+def test_choose_temperature_follows_the_control_cells_only_when_they_tell():
+    rng = np.random.default_rng(0)
+    a, b, shift_a, shift_b = rng.normal(size=(4, 50))
+    means = np.stack([a, a + 0.1 * rng.normal(size=50), b, b + 0.1 * rng.normal(size=50)])
+    # contexts with similar control cells respond alike: the sharpest weights win
+    assert choose_temperature(means, np.stack([shift_a, shift_a, shift_b, shift_b])) == min(TEMPERATURES)
+    # every context responds alike: no reason to prefer any, equal weights
+    assert choose_temperature(means, np.tile(shift_a, (4, 1))) == np.inf
+    assert choose_temperature(means[:2], np.stack([shift_a, shift_b])) == np.inf
+    np.testing.assert_allclose(context_weights(a, means, np.inf), 0.25)
+    assert context_weights(a, means, 0.05).argmax() == 0
+
+
+def test_similar_cell_types_weigh_the_responses_of_cell_types_whose_control_cells_match(
+    shared_data, tmp_path
+):
+    """CD14+ monocytes held out: the other monocytes' IFN-β response weighs most, and the
+    weighted response is closer to theirs than the plain mean over cell types."""
+    kang = ad.read_h5ad(shared_data / "cells" / "kang2018_ctrl_vs_ifnb.h5ad")
+    x, _ = log_expression(kang)
+    types = kang.obs["cell_type"].astype(str).to_numpy()
+    ctrl = kang.obs["condition"].astype(str).to_numpy() == "ctrl"
+    held = types == "CD14+ Monocytes"
+    options = {
+        "condition_key": "condition",
+        "control": "ctrl",
+        "context_key": "cell_type",
+        "condition_genes": {"stim": "IFNB1"},
+    }
+    model = PerturbationModel("similar_contexts").fit(kang[~held], **options)
+    others = list(dict.fromkeys(types[~held]))
+    means = np.stack([x[(types == t) & ctrl].mean(0, dtype=np.float64) for t in others])
+    shifts = np.stack([x[(types == t) & ~ctrl].mean(0, dtype=np.float64) for t in others]) - means
+    np.testing.assert_allclose(model.params["context_means"], means)
+    np.testing.assert_allclose(model.params["context_shifts"], shifts)
+    query = kang[held & ctrl]
+    weights = context_weights(x[held & ctrl].mean(0, dtype=np.float64), means, model.params["temperature"])
+    assert others[int(weights.argmax())] == "FCGR3A+ Monocytes"
+    predicted, control = model.predict_with_control(["stim"], adata=query)
+    np.testing.assert_allclose(predicted.iloc[0] - control, weights @ shifts, atol=1e-6)
+    train_mean = PerturbationModel("train_mean").fit(kang[~held], **options)
+    truth = x[held & ~ctrl].mean(0), x[held & ctrl].mean(0), top_de_genes(x[held & ~ctrl], x[held & ctrl])
+    ours = perturbation_metrics(predicted.iloc[0], *truth)["pearson_delta_de20"]
+    plain = perturbation_metrics(train_mean.predict(["stim"], adata=query).iloc[0], *truth)
+    assert ours > plain["pearson_delta_de20"]
+    loaded = PerturbationModel.load(model.save(tmp_path / "similar.npz"), genes=kang.var_names)
+    np.testing.assert_array_equal(loaded.predict(["stim"], adata=query), model.predict(["stim"], adata=query))
+    assert model.embedding is None
 
 
 def test_perturb_predict_writes_uns_that_survives_h5ad(ridge, papalexi, tmp_path):

@@ -6,9 +6,21 @@
   the other four types' responses and its own control cells. The stimulation is named by its
   gene, IFNB1, for the embedding models.
 
-A model "beats" train-mean on a metric when its mean is better by more than the larger of the
-two standard deviations over folds (:func:`textcell.bench.stats.beats`); the paired difference
-per fold is reported beside it.
+The control cells are split once, at random (``control_seed``, within each cell type): the
+models see one half (fitting, and the cells a prediction starts from); the held-out condition's
+observed shift and its top-20 DE genes use only the other half. Sharing control cells would let
+the DE genes pick genes whose control mean is noisy and let every training shift correlate with
+the truth through that noise. A prediction is scored by its shift from the control mean it
+started from.
+
+A model "beats" train-mean on a metric when its paired gain (model minus train-mean in each
+fold; train-mean minus model for normalised MSE) has a mean above its sd over folds
+(:func:`textcell.bench.stats.paired_beats`).
+
+On Papalexi, reference rows (not models: they use the held-out cells) show the ceiling: half
+of a held-out knockout's cells, or the single training knockout whose shift correlates best with
+that half, predicts the other half (scored against the truth's control cells), over random
+halvings.
 """
 
 from __future__ import annotations
@@ -21,13 +33,14 @@ from importlib.metadata import version
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 
 from .._progress import progress
 from ..datasets._shared import shared_file
 from ..perturb import PerturbationModel, perturbation_metrics, top_de_genes
 from ..perturb.data import log_expression
-from ..perturb.metrics import HIGHER_IS_BETTER, METRIC_LABELS, METRICS
-from .stats import format_summary, summarize
+from ..perturb.metrics import HIGHER_IS_BETTER, METRIC_LABELS, METRICS, pearson
+from .stats import format_summary, paired_beats, summarize
 
 logger = logging.getLogger("textcell")
 
@@ -35,6 +48,10 @@ PAPALEXI = "cells/papalexi2021_thp1_crispr.h5ad"
 KANG = "cells/kang2018_ctrl_vs_ifnb.h5ad"
 BASELINE = "train-mean"
 HEADLINE = "pearson_delta_de20"
+CEILING = "split-half noise ceiling"
+ORACLE = "best single training perturbation, chosen on half A"
+HALF_BASELINE = "train-mean, scored on half B"
+NO_EFFECT = 0.2  # a noise ceiling below this: the knockout's shift does not replicate between halves
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,7 @@ def papalexi_models(scouter: Mapping | None = None) -> list[ModelSpec]:
 def kang_models(scouter: Mapping | None = None) -> list[ModelSpec]:
     return [
         ModelSpec(BASELINE, "train_mean"),
+        ModelSpec("similar cell types (no text)", "similar_contexts"),
         ModelSpec("scouter (MiniLM)", "scouter", "all-MiniLM-L6-v2", {"scouter": dict(scouter or {})}),
     ]
 
@@ -74,6 +92,22 @@ def _log_adata(adata: ad.AnnData) -> ad.AnnData:
     """The data with log-normalised dense X (normalised once, not in every fold)."""
     expression, _ = log_expression(adata)
     return ad.AnnData(expression, obs=adata.obs.copy(), var=adata.var[[]].copy())
+
+
+def truth_controls(is_control: np.ndarray, groups: np.ndarray, seed: int) -> np.ndarray:
+    """Mask of the control cells kept for the truth: a seeded random half of each group's."""
+    rng = np.random.default_rng(seed)
+    kept = np.zeros(len(is_control), dtype=bool)
+    for group in pd.unique(groups):
+        rows = rng.permutation(np.flatnonzero(is_control & (groups == group)))
+        kept[rows[len(rows) // 2 :]] = True
+    return kept
+
+
+def _predicted_shift(model: PerturbationModel, condition: str, **kwargs) -> np.ndarray:
+    """The prediction's shift from the control mean it started from."""
+    predicted, control = model.predict_with_control([condition], **kwargs)
+    return predicted.to_numpy()[0] - control.to_numpy()
 
 
 def _fold(
@@ -91,9 +125,35 @@ def _fold(
         for seed in seeds if spec.method == "scouter" else seeds[:1]:
             model = fit(spec.build(seed))
             seconds.setdefault(spec.name, []).append(model.training["seconds"])
-            runs.append(perturbation_metrics(predict(model), observed, control, de))
+            runs.append(perturbation_metrics(control + predict(model), observed, control, de))
         out[spec.name] = {m: float(np.mean([r[m] for r in runs])) for m in METRICS}
     return out
+
+
+def _references(
+    cells: np.ndarray,
+    seen_mean: np.ndarray,
+    truth_control: np.ndarray,
+    train_shifts: np.ndarray,
+    rng: np.random.Generator,
+    halvings: int,
+) -> dict[str, dict[str, float]]:
+    """Scores that use the held-out cells, averaged over random halvings of them: half A's shift
+    (from the models' control mean), the training shift closest to it (Pearson, all genes) and
+    the train-mean, each scored on half B against the truth's control cells."""
+    control = truth_control.mean(0, dtype=np.float64)
+    runs = []
+    for _ in range(halvings):
+        order = rng.permutation(len(cells))
+        half_a, half_b = cells[order[: len(cells) // 2]], cells[order[len(cells) // 2 :]]
+        shift_a = half_a.mean(0, dtype=np.float64) - seen_mean
+        closest = int(np.argmax([pearson(shift, shift_a) for shift in train_shifts]))
+        observed, de = half_b.mean(0, dtype=np.float64), top_de_genes(half_b, truth_control)
+        predictions = {CEILING: shift_a, ORACLE: train_shifts[closest], HALF_BASELINE: train_shifts.mean(0)}
+        runs.append(
+            {k: perturbation_metrics(control + p, observed, control, de) for k, p in predictions.items()}
+        )
+    return {k: {m: float(np.mean([r[k][m] for r in runs])) for m in METRICS} for k in runs[0]}
 
 
 def leave_one_perturbation_out(
@@ -104,26 +164,46 @@ def leave_one_perturbation_out(
     control: str = "control",
     seeds: Sequence[int] = (0,),
     conditions: Sequence[str] | None = None,
+    control_seed: int = 0,
+    halvings: int = 10,
 ) -> dict:
-    """Fit every model without one condition, predict it, score it; for each condition."""
+    """Fit every model without one condition, predict it, score it; for each condition.
+
+    The truth uses the half of the control cells that ``control_seed`` keeps from the models;
+    ``halvings`` random halvings of each held-out condition's cells give the reference rows.
+    """
     data = _log_adata(adata)
     labels = data.obs[condition_key].astype(str).to_numpy()
-    held_out = list(conditions or [c for c in dict.fromkeys(labels) if c != control])
-    control_cells = data.X[labels == control]
-    folds, seconds = {}, {}
+    perturbations = [c for c in dict.fromkeys(labels) if c != control]
+    held_out = list(conditions or perturbations)
+    truth_only = truth_controls(labels == control, np.zeros(len(labels)), control_seed)
+    seen, truth_control = data[~truth_only].copy(), data.X[truth_only]
+    seen_mean = data.X[(labels == control) & ~truth_only].mean(0, dtype=np.float64)
+    shifts = {c: data.X[labels == c].mean(0, dtype=np.float64) - seen_mean for c in perturbations}
+    rng = np.random.default_rng(control_seed)
+    folds, references, seconds = {}, {}, {}
     for condition in progress(held_out, desc="leave-one-perturbation-out", unit="fold"):
         cells = data.X[labels == condition]
-        truth = (cells.mean(0), control_cells.mean(0), top_de_genes(cells, control_cells))
-        train = data[labels != condition]
+        train = seen[seen.obs[condition_key].astype(str).to_numpy() != condition]
         folds[condition] = _fold(
             specs,
             seeds,
             lambda m, train=train: m.fit(train, condition_key=condition_key, control=control),
-            lambda m, condition=condition: m.predict([condition]).to_numpy()[0],
-            truth,
+            lambda m, condition=condition: _predicted_shift(m, condition),
+            (
+                cells.mean(0, dtype=np.float64),
+                truth_control.mean(0, dtype=np.float64),
+                top_de_genes(cells, truth_control),
+            ),
             seconds,
         )
-    return _summaries(folds, specs, seconds, seeds)
+        train_shifts = np.stack([s for c, s in shifts.items() if c != condition])
+        references[condition] = _references(cells, seen_mean, truth_control, train_shifts, rng, halvings)
+    result = _summaries(folds, specs, seconds, seeds)
+    result["control_seed"] = control_seed
+    result["halvings"] = halvings
+    result["references"] = _compare(references, [CEILING, ORACLE, HALF_BASELINE], HALF_BASELINE)
+    return result
 
 
 def held_out_context(
@@ -136,17 +216,20 @@ def held_out_context(
     stimulus: str = "stim",
     stimulus_gene: str = "IFNB1",
     seeds: Sequence[int] = (0,),
+    control_seed: int = 0,
 ) -> dict:
-    """Hold out each context (cell type): predict its stimulated mean from its control cells."""
+    """Hold out each context (cell type): predict its stimulated mean from the models' half of its
+    control cells; the truth uses the other half (split once by ``control_seed``)."""
     data = _log_adata(adata)
     labels = data.obs[condition_key].astype(str).to_numpy()
     contexts = data.obs[context_key].astype(str).to_numpy()
+    truth_only = truth_controls(labels == control, contexts, control_seed)
     folds, seconds = {}, {}
     for context in progress(list(dict.fromkeys(contexts)), desc="held-out cell type", unit="fold"):
         here = contexts == context
-        stim, ctrl = data.X[here & (labels == stimulus)], data.X[here & (labels == control)]
-        truth = (stim.mean(0), ctrl.mean(0), top_de_genes(stim, ctrl))
-        train, query = data[~here], data[here & (labels == control)]
+        stim, ctrl = data.X[here & (labels == stimulus)], data.X[here & truth_only]
+        truth = (stim.mean(0, dtype=np.float64), ctrl.mean(0, dtype=np.float64), top_de_genes(stim, ctrl))
+        train, query = data[~here & ~truth_only], data[here & (labels == control) & ~truth_only]
         folds[context] = _fold(
             specs,
             seeds,
@@ -157,33 +240,40 @@ def held_out_context(
                 context_key=context_key,
                 condition_genes={stimulus: stimulus_gene},
             ),
-            lambda m, query=query: m.predict([stimulus], adata=query).to_numpy()[0],
+            lambda m, query=query: _predicted_shift(m, stimulus, adata=query),
             truth,
             seconds,
         )
-    return _summaries(folds, specs, seconds, seeds)
+    result = _summaries(folds, specs, seconds, seeds)
+    result["control_seed"] = control_seed
+    return result
 
 
-def _summaries(folds: dict, specs: Sequence[ModelSpec], seconds: dict, seeds: Sequence[int]) -> dict:
-    names = [s.name for s in specs]
-    models = {}
+def _compare(folds: dict, names: Sequence[str], baseline: str) -> dict:
+    """Per name: the scores over folds, their summaries and, beside ``baseline``, the paired gain."""
+    out = {}
     for name in names:
         scores = {m: [folds[f][name][m] for f in folds] for m in METRICS}
         entry = {"scores": scores, "summary": {m: summarize(v) for m, v in scores.items()}}
-        if name != BASELINE:
+        if name != baseline:
             entry["versus_train_mean"] = {}
             for metric in METRICS:
                 sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
-                base = [folds[f][BASELINE][metric] for f in folds]
+                base = [folds[f][baseline][metric] for f in folds]
                 gain = [sign * (a - b) for a, b in zip(scores[metric], base, strict=True)]
-                ours, theirs = entry["summary"][metric], summarize(base)
                 entry["versus_train_mean"][metric] = {
                     "gain": summarize(gain),
                     "folds_better": int(sum(g > 0 for g in gain)),
-                    "beats": bool(sign * (ours["mean"] - theirs["mean"]) > max(ours["sd"], theirs["sd"])),
+                    "beats": paired_beats(summarize(gain)),
                 }
+        out[name] = entry
+    return out
+
+
+def _summaries(folds: dict, specs: Sequence[ModelSpec], seconds: dict, seeds: Sequence[int]) -> dict:
+    models = _compare(folds, [s.name for s in specs], BASELINE)
+    for name, entry in models.items():
         entry["fit_seconds"] = summarize(seconds[name])
-        models[name] = entry
     return {"folds": list(folds), "seeds": list(seeds), "models": models}
 
 
@@ -200,6 +290,7 @@ def perturbation_benchmark(
     kang_seeds: Sequence[int] = (0, 1, 2),
     scouter: Mapping | None = None,
     conditions: Sequence[str] | None = None,
+    control_seed: int = 0,
 ) -> dict:
     """Run the benchmark on the shared data; a JSON-able dict of every number."""
     start = time.perf_counter()
@@ -210,7 +301,11 @@ def perturbation_benchmark(
         full.fit(adata)  # the whole data from raw counts: the stated training time
         renamed = full.resolution[full.resolution["route"] != "symbol"]
         task = leave_one_perturbation_out(
-            adata, papalexi_models(scouter), seeds=papalexi_seeds, conditions=conditions
+            adata,
+            papalexi_models(scouter),
+            seeds=papalexi_seeds,
+            conditions=conditions,
+            control_seed=control_seed,
         )
         task.update(
             dataset="Papalexi 2021 THP-1 ECCITE-seq (25 CRISPR knockouts)",
@@ -230,7 +325,7 @@ def perturbation_benchmark(
         results["tasks"]["papalexi"] = task
     if "kang" in tasks:
         adata = ad.read_h5ad(shared_file(KANG))
-        task = held_out_context(adata, kang_models(scouter), seeds=kang_seeds)
+        task = held_out_context(adata, kang_models(scouter), seeds=kang_seeds, control_seed=control_seed)
         task.update(
             dataset="Kang 2018 PBMC, control vs IFN-β (5 cell types)",
             design="held-out cell type",
@@ -250,7 +345,8 @@ def perturbation_benchmark(
 
 
 def goal_lines(results: dict) -> list[str]:
-    """Plain statements: does any model beat train-mean on Pearson-delta (top-20 DE genes)?"""
+    """Plain statements: does any model beat train-mean on Pearson-delta (top-20 DE genes), and
+    where does the ceiling lie?"""
     lines = []
     for key, task in results["tasks"].items():
         base = task["models"][BASELINE]["summary"][HEADLINE]
@@ -270,9 +366,43 @@ def goal_lines(results: dict) -> list[str]:
         lines.append(
             f"- **{key}: "
             + (f"{', '.join(winners)} beat(s) train-mean" if winners else "nothing beats train-mean")
-            + " on Pearson-delta (top-20 DE) by more than the spread.**"
+            + " on Pearson-delta (top-20 DE) by more than the spread of the paired gain.**"
         )
+        if "references" in task:
+            lines.append(_ceiling_line(key, task))
     return lines
+
+
+def _ceiling_line(key: str, task: dict) -> str:
+    refs, n = task["references"], len(task["folds"])
+    ceiling, oracle, base = (refs[name]["summary"][HEADLINE] for name in (CEILING, ORACLE, HALF_BASELINE))
+    gains = {name: refs[name]["versus_train_mean"][HEADLINE] for name in (CEILING, ORACLE)}
+    flat = sum(score < NO_EFFECT for score in refs[CEILING]["scores"][HEADLINE])
+    if not gains[CEILING]["beats"]:
+        verdict = (
+            "not even the held-out cells themselves beat train-mean by more than the spread, so no "
+            "model can be expected to meet the goal on this data"
+        )
+    elif not gains[ORACLE]["beats"]:
+        verdict = (
+            "only the held-out cells themselves beat train-mean by more than the spread, so the goal "
+            "is out of reach for any model that predicts from the training perturbations' shifts"
+        )
+    else:
+        verdict = (
+            "the best training perturbation beats train-mean by more than the spread, so the goal is "
+            "within reach of a model that picks the right one"
+        )
+    return (
+        f"- {key} ceiling (references, not models: half A of each held-out perturbation's cells "
+        f"predicts half B): split-half noise ceiling {format_summary(ceiling)}, below {NO_EFFECT} for "
+        f"{flat} of {n} perturbations (an effect that does not replicate between halves); best single "
+        f"training perturbation, chosen on half A, {format_summary(oracle)}; train-mean scored on "
+        f"half B {format_summary(base)}. Paired gains over that train-mean: noise ceiling "
+        f"{format_summary(gains[CEILING]['gain'])}, best training perturbation "
+        f"{format_summary(gains[ORACLE]['gain'])} (better on {gains[ORACLE]['folds_better']} of {n} "
+        f"folds): {verdict}."
+    )
 
 
 def perturb_markdown(results: dict) -> str:
@@ -281,9 +411,13 @@ def perturb_markdown(results: dict) -> str:
         "## Perturbation responses\n",
         f"Wall time {results['wall_seconds']:.0f} s on this "
         "machine. Every number: mean ± sd over held-out folds (Scouter: averaged over its seeds in "
-        "each fold first). Metrics are on shifts from the control mean; DE genes are each "
-        "condition's top 20 by |Welch t| against control; normalised MSE divides by the error of "
-        "predicting no change (lower is better).\n",
+        "each fold first). The control cells are split once at random (within each cell type): the "
+        "models see one half (fitting, and the cells a prediction starts from), the truth uses only "
+        "the other. Metrics compare a prediction's shift from the control mean it started from with "
+        "the held-out condition's shift from the truth's control cells; DE genes are the condition's "
+        "top 20 by |Welch t| against the truth's control cells; normalised MSE divides by the error "
+        "of predicting no change (lower is better). A model beats train-mean when its paired gain "
+        "over the folds has a mean above its sd.\n",
         "### Where we stand\n",
         *goal_lines(results),
         "",
@@ -292,14 +426,28 @@ def perturb_markdown(results: dict) -> str:
         out.append(
             f"### {key}: {task['dataset']}\n\n{task['n_cells']:,} cells × {task['n_genes']:,} genes; "
             f"{task['design']} over {len(task['folds'])} folds ({', '.join(task['folds'])}); "
-            f"seeds {task['seeds']}.\n"
+            f"seeds {task['seeds']}; control split seed {task['control_seed']}.\n"
         )
         out.append("| model | " + " | ".join(METRIC_LABELS[m] for m in METRICS) + " | fit time (s) |")
         out.append("|---" * (len(METRICS) + 2) + "|")
         for name, entry in task["models"].items():
             cells = " | ".join(format_summary(entry["summary"][m]) for m in METRICS)
             out.append(f"| {name} | {cells} | {format_summary(entry['fit_seconds'], 1)} |")
+        for name, entry in task.get("references", {}).items():
+            cells = " | ".join(format_summary(entry["summary"][m]) for m in METRICS)
+            marker = (
+                "reference" if name == HALF_BASELINE else "reference, not a model; uses the held-out cells"
+            )
+            out.append(f"| *{marker}:* {name} | {cells} | – |")
         out.append("")
+        if "references" in task:
+            out.append(
+                f"- Reference rows: each held-out perturbation's cells are halved at random "
+                f"{task['halvings']} times; half A's shift from the models' control mean (the noise "
+                "ceiling), or the training perturbation whose shift correlates best with it over all "
+                "genes, predicts half B, scored against the truth's control cells on half B's own "
+                "top-20 DE genes; train-mean is scored on the same half B."
+            )
         for what, why in task.get("not_applicable", {}).items():
             out.append(f"- {what}: not run ({why}).")
         for row in task.get("renamed", []):

@@ -29,6 +29,12 @@ def beats(a: dict, b: dict) -> bool:
     return a["mean"] - b["mean"] > max(a["sd"], b["sd"])
 
 
+def paired_beats(gain: dict) -> bool:
+    """Whether a summary of paired gains (one per fold, better minus baseline) is positive by more
+    than its own sd; a single fold has no spread to beat."""
+    return gain["n"] > 1 and gain["mean"] > gain["sd"]
+
+
 def format_summary(summary: dict, digits: int = 3) -> str:
     """``mean ± sd``; a single measurement (``n`` 1) has no spread to show."""
     if summary.get("n") == 1:

@@ -5,13 +5,19 @@
 * ridge (GenePert): ridge regression from a gene's text embedding to its shift, the penalty
   chosen by efficient leave-one-out over the training genes.
 * kNN: the mean shift of the ``k`` training genes whose embeddings are most cosine-similar.
+* similar contexts (no text): each training context's (cell type's) mean shift, weighted by how
+  similar its control cells are to the query's; the temperature of the weights is chosen by
+  leaving one training context out at a time.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .metrics import pearson
+
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-3, 4, 15))
+TEMPERATURES = (np.inf, 0.5, 0.2, 0.1, 0.05)  # ties go to the first: equal weights
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -54,3 +60,48 @@ def knn_predict(train_vectors: np.ndarray, deltas: np.ndarray, vectors: np.ndarr
     k = min(k, len(train_vectors))
     nearest = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
     return np.asarray(deltas, dtype=np.float64)[nearest].mean(axis=1)
+
+
+def context_weights(query_mean: np.ndarray, context_means: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax over contexts of the Pearson correlation of each context's control mean with the
+    query's, both centred on the mean of the query and the contexts; equal weights at ``inf``."""
+    reference = np.vstack([context_means, query_mean]).mean(axis=0)
+    similarity = np.array([pearson(query_mean - reference, m - reference) for m in context_means])
+    weights = np.exp((similarity - similarity.max()) / temperature)
+    return weights / weights.sum()
+
+
+def similar_contexts_shift(
+    query_mean: np.ndarray, context_means: np.ndarray, context_shifts: np.ndarray, temperature: float
+) -> np.ndarray:
+    """The contexts' shifts weighted by the similarity of their control means to the query's."""
+    return context_weights(query_mean, context_means, temperature) @ context_shifts
+
+
+def choose_temperature(
+    context_means: np.ndarray, context_shifts: np.ndarray, temperatures=TEMPERATURES
+) -> float:
+    """The temperature under which each context's shift is best predicted from the others'
+    (mean Pearson over all genes); ``inf`` with fewer than three contexts, where leaving one
+    out leaves nothing to weigh."""
+    n = len(context_means)
+    if n < 3:
+        return np.inf
+    others = [np.arange(n) != i for i in range(n)]
+
+    def score(temperature: float) -> float:
+        return float(
+            np.mean(
+                [
+                    pearson(
+                        similar_contexts_shift(
+                            context_means[i], context_means[o], context_shifts[o], temperature
+                        ),
+                        context_shifts[i],
+                    )
+                    for i, o in enumerate(others)
+                ]
+            )
+        )
+
+    return float(max(temperatures, key=score))

@@ -88,3 +88,22 @@ def observed_deltas(
             f"No perturbed cells beside {control!r} cells; a model needs both (check control=...)."
         )
     return pd.DataFrame(deltas).T, pd.Series(counts)
+
+
+def context_shifts(
+    expression: np.ndarray, labels: np.ndarray, contexts: np.ndarray, *, control: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Control mean and mean shift over conditions (each counts once) of every context that has
+    control and other cells: two arrays, contexts × genes."""
+    means, shifts = [], []
+    for context in pd.unique(contexts):
+        here = contexts == context
+        controls = here & (labels == control)
+        others = [label for label in pd.unique(labels[here]) if label != control]
+        if controls.any() and others:
+            means.append(group_mean(expression, controls))
+            perturbed = np.mean(
+                [group_mean(expression, here & (labels == label)) for label in others], axis=0
+            )
+            shifts.append(perturbed - means[-1])
+    return np.stack(means), np.stack(shifts)

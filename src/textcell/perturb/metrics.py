@@ -37,7 +37,8 @@ def top_de_genes(perturbed: np.ndarray, control: np.ndarray, n: int = 20) -> np.
     return np.argsort(-np.abs(t), kind="stable")[: min(n, len(t))]
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two vectors; 0 when either is constant."""
     a, b = a - a.mean(), b - b.mean()
     denominator = np.sqrt((a * a).sum() * (b * b).sum())
     return float((a * b).sum() / denominator) if denominator > 0 else 0.0
@@ -56,8 +57,8 @@ def perturbation_metrics(
     no_change = float(np.mean(true_delta[de] ** 2))
     error = float(np.mean((pred_delta[de] - true_delta[de]) ** 2))
     return {
-        "pearson_delta": _pearson(pred_delta, true_delta),
-        "pearson_delta_de20": _pearson(pred_delta[de], true_delta[de]),
+        "pearson_delta": pearson(pred_delta, true_delta),
+        "pearson_delta_de20": pearson(pred_delta[de], true_delta[de]),
         "nmse_de20": error / no_change if no_change > 0 else float("nan"),
         "direction_de20": float(np.mean(np.sign(pred_delta[de]) == np.sign(true_delta[de]))),
     }

@@ -21,7 +21,7 @@ from ..genes.corpus import GeneCorpus
 from ..genes.ids import GeneResolver
 from . import baselines
 from .conditions import Condition, resolve_conditions
-from .data import log_expression, observed_deltas
+from .data import context_shifts, log_expression, observed_deltas
 from .scouter import ScouterConfig
 
 logger = logging.getLogger("textcell")
@@ -32,6 +32,8 @@ METHODS = {
     "ridge": "ridge regression from the gene's text embedding to the shift (GenePert)",
     "knn": "mean shift of the k training genes with the closest text embeddings",
     "scouter": "control-cell encoder + text-embedding perturbation encoder (Scouter-style, torch)",
+    "similar_contexts": "each context's mean shift, weighted by the similarity of its control cells "
+    "to the query's (no text)",
 }
 EMBEDDING_METHODS = frozenset({"ridge", "knn", "scouter"})
 FORMAT = 1
@@ -43,7 +45,8 @@ class PerturbationModel:
     Parameters
     ----------
     method
-        One of :data:`METHODS`: ``train_mean``, ``additive``, ``ridge``, ``knn`` or ``scouter``.
+        One of :data:`METHODS`: ``train_mean``, ``additive``, ``ridge``, ``knn``, ``scouter`` or
+        ``similar_contexts``.
     embedding
         Embedder name or instance (or a :class:`~textcell.embed.GeneEmbeddings`) giving the
         perturbed genes their vectors; unused by ``train_mean`` and ``additive``.
@@ -242,6 +245,13 @@ class PerturbationModel:
                 self.params.update(baselines.ridge_fit(vectors, self.params["single_deltas"]))
         elif self.method == "scouter":
             self._fit_scouter(expression, labels, contexts)
+        elif self.method == "similar_contexts":
+            means, shifts = context_shifts(expression, labels, contexts, control=control)
+            self.params.update(
+                context_means=means,
+                context_shifts=shifts,
+                temperature=np.array(baselines.choose_temperature(means, shifts)),
+            )
         self.fitted = True
         self.training["seconds"] = time.perf_counter() - start
         return self
@@ -327,7 +337,7 @@ class PerturbationModel:
             raise InputError("Name at least one condition to predict.")
         control_mean, control_sample = self._controls(adata, layer)
         resolved = self._resolve(labels)
-        rows = np.stack([self._shift(resolved[label], control_sample) for label in labels])
+        rows = np.stack([self._shift(resolved[label], control_mean, control_sample) for label in labels])
         predicted = pd.DataFrame(
             control_mean + rows, index=pd.Index(labels, name="condition"), columns=self.genes
         )
@@ -362,11 +372,20 @@ class PerturbationModel:
         sample = expression[np.sort(rng.choice(len(expression), n_keep, replace=False))]
         return expression.mean(axis=0, dtype=np.float64), sample
 
-    def _shift(self, condition: Condition, control_sample: np.ndarray) -> np.ndarray:
+    def _shift(
+        self, condition: Condition, control_mean: np.ndarray, control_sample: np.ndarray
+    ) -> np.ndarray:
         if condition.is_control:
             return np.zeros(len(self.genes))
         if self.method == "train_mean":
             return self.train_mean
+        if self.method == "similar_contexts":
+            return baselines.similar_contexts_shift(
+                control_mean,
+                self.params["context_means"],
+                self.params["context_shifts"],
+                float(self.params["temperature"]),
+            )
         if self.method == "additive":
             return np.sum([self._singles.get(e, self.train_mean) for e in condition.genes], axis=0)
         if self.method == "scouter":
