@@ -2,7 +2,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from textcell.bench.genes import COLUMNS, LEAKAGE, PUBLISHED, gene_benchmark, summary_table
+from textcell.bench.genes import (
+    COLUMNS,
+    LEAKAGE,
+    PUBLISHED,
+    _classifier,
+    _Embedders,
+    gene_benchmark,
+    summary_table,
+)
 from textcell.errors import InputError
 
 
@@ -76,6 +84,29 @@ def test_ggi_on_a_subsample_gives_a_spread(corpus_with_summaries):
     assert text["sd"] > 0
     assert text["n_genes"] > 20_000  # test pairs scored
     assert np.isfinite(frame.loc[frame["kind"] != "published", ["mean", "sd"]].to_numpy()).all()
+
+
+@pytest.mark.parametrize("model", ["tfidf", "combined:tfidf+random"])
+def test_each_view_gets_its_own_tfidf_fit_also_inside_a_combined_embedder(corpus, model):
+    embedders = _Embedders(corpus)
+    made = [embedders.get(model, view) for view in ("card", "summary", "card")]
+    tfidf = [getattr(e, "members", [e])[0] for e in made]
+    assert [t.view.name for t in tfidf] == ["card", "summary", "card"]
+    assert made[0] is made[2]
+
+
+def test_rounding_noise_in_a_constant_feature_does_not_move_the_classifier():
+    """MiniLM has dimensions that are constant up to float32 rounding; standardising would blow
+    that noise up to unit variance and let it steer the fit."""
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(300, 8))
+    labels = (features[:, 0] + rng.normal(scale=0.5, size=300) > 0).astype(int)
+    probabilities = []
+    for seed in (1, 2):
+        constant = 0.05 + np.random.default_rng(seed).normal(scale=1e-9, size=(300, 1))
+        x = np.hstack([features, constant])
+        probabilities.append(_classifier().fit(x[:200], labels[:200]).predict_proba(x[200:])[:, 1])
+    np.testing.assert_allclose(probabilities[0], probabilities[1], atol=1e-6)
 
 
 def test_unknown_task_lists_the_valid_ones(corpus):
