@@ -28,6 +28,11 @@ def _arg(*flags: str, **kwargs) -> tuple[tuple[str, ...], dict]:
     return flags, kwargs
 
 
+def _switch(flag: str, help: str, default: bool | None = True) -> tuple[tuple[str, ...], dict]:
+    """An on/off option: ``--flag`` and ``--no-flag``."""
+    return _arg(flag, action=argparse.BooleanOptionalAction, default=default, help=help)
+
+
 CORPUS_ARG = _arg("--corpus", type=Path, help="corpus file (default: the bundled human corpus)")
 SUMMARIES_ARG = _arg(
     "--summaries", type=Path, help="RefSeq summaries (JSONL/TSV from `textcell corpus fetch-ncbi`)"
@@ -692,37 +697,17 @@ COMMANDS: tuple[Command, ...] = (
             _arg("--method", choices=("weighted", "topn", "sentence"), default="weighted"),
             _arg("--layer", help="expression layer instead of X"),
             _arg("--use-raw", action="store_true", help="use .raw.X (same genes as .X)"),
-            _arg(
-                "--hvg",
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help="only var['highly_variable'] genes (default: when that column exists)",
+            _switch(
+                "--hvg", "only var['highly_variable'] genes (default: when that column exists)", default=None
             ),
-            _arg(
-                "--idf",
-                action=argparse.BooleanOptionalAction,
-                default=True,
-                help="down-weight ubiquitous genes (default: on)",
-            ),
-            _arg(
+            _switch("--idf", "down-weight ubiquitous genes (default: on)"),
+            _switch(
                 "--center",
-                action=argparse.BooleanOptionalAction,
-                default=True,
-                help="subtract the mean gene embedding (default: on); "
+                "subtract the mean gene embedding (default: on); "
                 "GenePT as published: --no-hvg --no-idf --no-center --no-whiten --no-scale",
             ),
-            _arg(
-                "--whiten",
-                action=argparse.BooleanOptionalAction,
-                default=True,
-                help="PCA-whiten the used genes' embeddings (default: on)",
-            ),
-            _arg(
-                "--scale",
-                action=argparse.BooleanOptionalAction,
-                default=True,
-                help="average per-gene z-scores instead of values (default: on)",
-            ),
+            _switch("--whiten", "PCA-whiten the used genes' embeddings (default: on)"),
+            _switch("--scale", "average per-gene z-scores instead of values (default: on)"),
             _arg("--n-top", type=int, default=100, help="genes per cell for topn / sentence"),
             _arg("--backed", action="store_true", help="read the file in chunks (large files)"),
             _arg("--genes-key", default="textcell", help="varm key of the gene embeddings"),
