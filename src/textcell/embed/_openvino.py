@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import InputError
+from .base import longest_first
 
 OPENVINO_PRECISIONS = {"float32": "f32", "bfloat16": "bf16"}
 
@@ -46,7 +47,7 @@ class OpenVinoEncoder:
     def encode(self, texts: Sequence[str], *, batch_size: int) -> np.ndarray:
         import torch
 
-        order = np.argsort([-len(text) for text in texts], kind="stable")
+        order = longest_first(texts)
         vectors = None
         request = self.compiled.create_infer_request()
         for start in range(0, len(texts), batch_size):

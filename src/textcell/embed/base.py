@@ -54,6 +54,11 @@ class Embedder(ABC):
         return f"{type(self).__name__}(model_id={self.model_id!r}, dim={self.dim})"
 
 
+def longest_first(texts: Sequence[str]) -> np.ndarray:
+    """Indices of the texts, longest first (stable): batches of similar length pad little."""
+    return np.argsort([-len(text) for text in texts], kind="stable")
+
+
 def make_fingerprint(**fields) -> str:
     """A short sha256 of the fields that define an embedder's output."""
     payload = json.dumps({"embedding_format": EMBEDDING_FORMAT, **fields}, sort_keys=True, default=str)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BackendError, InputError
-from .base import Embedder, make_fingerprint
+from .base import Embedder, longest_first, make_fingerprint
 
 logger = logging.getLogger("textcell")
 
@@ -205,7 +205,7 @@ class LocalEmbedder(Embedder):
     def stream_order(self, texts: Sequence[str]) -> np.ndarray:
         """Longest first, over all the texts: sentence-transformers sorts only within one call,
         so batches of similar length keep the padding of every forward pass small."""
-        return np.argsort([-len(text) for text in texts], kind="stable")
+        return longest_first(texts)
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         model = self._load()
