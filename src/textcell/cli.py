@@ -394,7 +394,9 @@ def _bench(args: argparse.Namespace) -> int:
     if args.command_1 in ("genes", "all"):
         from .bench.genes import gene_benchmark
 
-        results["genes"] = gene_benchmark(models=args.models, views=args.views, seed=0)
+        results["genes"] = gene_benchmark(
+            models=args.models, views=args.views, classifiers=args.classifiers, seed=0
+        )
     if args.command_1 == "annotate":
         from .bench.annotation import annotation_benchmark
 
@@ -582,6 +584,13 @@ CELL_BENCH_ARGS = (
 GENE_BENCH_ARGS = (
     _arg("--models", nargs="+", default=["all-MiniLM-L6-v2", "tfidf"], help="text embedders to compare"),
     _arg("--views", nargs="+", default=["card", "summary", "full"], help="text views to compare"),
+    _arg(
+        "--classifiers",
+        nargs="+",
+        choices=("logistic", "forest"),
+        default=["logistic", "forest"],
+        help="classifiers per task (forest: binary gene properties only)",
+    ),
 )
 
 COMMANDS: tuple[Command, ...] = (

@@ -6,11 +6,12 @@ from textcell.bench.genes import (
     COLUMNS,
     LEAKAGE,
     PUBLISHED,
-    _classifier,
     _Embedders,
+    _logistic,
     gene_benchmark,
     summary_table,
 )
+from textcell.bench.report import gene_goal_lines
 from textcell.errors import InputError
 
 
@@ -28,20 +29,28 @@ def test_dosage_text_beats_random_and_reports_every_row(corpus_with_summaries):
         corpus=corpus_with_summaries,
     )
     assert list(frame.columns) == COLUMNS
-    result = frame.set_index("embedding")
-    assert set(result.index) == {"tfidf / card", "random", "tfidf / name", LEAKAGE, PUBLISHED}
-    assert result.loc["tfidf / card", "mean"] > result.loc["random", "mean"] + 0.2
-    assert result.loc["tfidf / card", "n"] == 5
-    assert result.loc["tfidf / card", "n_genes"] > 450
-    assert result.loc["tfidf / name", "kind"] == "control"
-    published = result.loc[PUBLISHED]
+    result = frame.set_index(["classifier", "embedding"])
+    embeddings = {"tfidf / card", "random", "tfidf / name", LEAKAGE, PUBLISHED}
+    assert set(result.index) == {(c, e) for c in ("logistic", "forest") for e in embeddings}
+    for classifier in ("logistic", "forest"):
+        text, random = result.loc[(classifier, "tfidf / card")], result.loc[(classifier, "random")]
+        assert text["mean"] > random["mean"] + 0.2
+        assert (text["n"], text["kind"]) == (5, "text")
+        assert text["n_genes"] > 450
+    assert result.loc[("logistic", "tfidf / name"), "kind"] == "control"
+    published = result.loc[("logistic", PUBLISHED)]
     assert (published["kind"], published["mean"], published["n"]) == ("published", 0.889, 0)
     assert np.isnan(published["sd"])
+    assert result.loc[("forest", PUBLISHED), "mean"] == 0.899
+    scores = result.loc[(slice(None), "tfidf / card"), "mean"]
+    assert scores["logistic"].item() != scores["forest"].item()
 
     table = summary_table(frame)
-    assert table.splitlines()[0].startswith("| task | metric | genes | tfidf / card |")
-    assert "| dosage_sensitive_tfs | roc_auc |" in table
+    assert table.splitlines()[0].startswith("| task | metric | classifier | genes | tfidf / card |")
+    assert "| dosage_sensitive_tfs | roc_auc | logistic |" in table
+    assert "| dosage_sensitive_tfs | roc_auc | forest |" in table
     assert "| 0.889 |" in table
+    assert "| 0.899 |" in table
 
 
 def test_leakage_baseline_finds_labels_that_are_text_availability(corpus, tmp_path, monkeypatch):
@@ -60,7 +69,9 @@ def test_leakage_baseline_finds_labels_that_are_text_availability(corpus, tmp_pa
     task.to_csv(tmp_path / "genes" / "tasks" / "dosage_sensitive_tfs.csv", index=False)
     monkeypatch.setenv("TEXTCELL_SHARED_DATA", str(tmp_path))
 
-    frame = gene_benchmark(models=(), tasks=["dosage_sensitive_tfs"], n_repeats=2, corpus=fake)
+    frame = gene_benchmark(
+        models=(), tasks=["dosage_sensitive_tfs"], classifiers=["logistic"], n_repeats=2, corpus=fake
+    )
     result = frame.set_index("embedding")
     assert result.loc[LEAKAGE, "kind"] == "leakage"
     assert result.loc[LEAKAGE, "n_genes"] == 80
@@ -77,6 +88,7 @@ def test_ggi_on_a_subsample_gives_a_spread(corpus_with_summaries):
         max_train_pairs=2000,
         corpus=corpus_with_summaries,
     )
+    assert set(frame["classifier"]) == {"logistic"}  # GenePT reported no forest on pairs
     text = frame.set_index("embedding").loc["tfidf / card"]
     assert text["metric"] == "roc_auc"
     assert 0.5 < text["mean"] < 1
@@ -105,10 +117,38 @@ def test_rounding_noise_in_a_constant_feature_does_not_move_the_classifier():
     for seed in (1, 2):
         constant = 0.05 + np.random.default_rng(seed).normal(scale=1e-9, size=(300, 1))
         x = np.hstack([features, constant])
-        probabilities.append(_classifier().fit(x[:200], labels[:200]).predict_proba(x[200:])[:, 1])
+        probabilities.append(_logistic(0).fit(x[:200], labels[:200]).predict_proba(x[200:])[:, 1])
     np.testing.assert_allclose(probabilities[0], probabilities[1], atol=1e-6)
 
 
-def test_unknown_task_lists_the_valid_ones(corpus):
+def test_unknown_task_or_classifier_lists_the_valid_ones(corpus):
     with pytest.raises(InputError, match="valid tasks: dosage_sensitive_tfs"):
         gene_benchmark(tasks=["nope"], corpus=corpus)
+    with pytest.raises(InputError, match="choose from logistic, forest"):
+        gene_benchmark(classifiers=["svm"], corpus=corpus)
+
+
+def test_goal_lines_judge_each_classifier_against_its_own_baselines():
+    def row(classifier, embedding, kind, mean, sd=0.02):
+        return dict(task="t", metric="roc_auc", classifier=classifier, embedding=embedding, kind=kind) | dict(
+            n_genes=100, mean=mean, sd=sd, ci_low=mean, ci_high=mean, n=25
+        )
+
+    frame = pd.DataFrame(
+        [
+            row("logistic", "m / card", "text", 0.90),
+            row("logistic", "random", "control", 0.50),
+            row("logistic", LEAKAGE, "leakage", 0.89),
+            row("logistic", PUBLISHED, "published", 0.88, sd=np.nan),
+            row("forest", "m / card", "text", 0.92),
+            row("forest", "random", "control", 0.50),
+            row("forest", LEAKAGE, "leakage", 0.80),
+        ],
+        columns=COLUMNS,
+    )
+    logistic, forest = gene_goal_lines(frame)
+    assert logistic.startswith("- t (roc_auc, logistic): best of the grid m / card 0.900 ± 0.020")
+    assert "GenePT published 0.880" in logistic
+    assert logistic.endswith("explained by text availability (not a win).")
+    assert "GenePT" not in forest
+    assert forest.endswith("above the text-availability baseline by more than the spread.")

@@ -191,10 +191,11 @@ def _versus_pca(ours: dict, pca: dict) -> str:
 
 
 def gene_goal_lines(genes: pd.DataFrame) -> list[str]:
-    """Per task: the best text embedding against the text-availability baseline and the random
-    control; a result the baseline matches is called what it is."""
+    """Per task and classifier: the best text embedding against the text-availability baseline,
+    the random control and GenePT's published number; a result the baseline matches is called
+    what it is."""
     lines = []
-    for (task, metric), group in genes.groupby(["task", "metric"], sort=False):
+    for (task, metric, classifier), group in genes.groupby(["task", "metric", "classifier"], sort=False):
         text = group[group["kind"] == "text"]
         if text.empty:
             continue
@@ -207,9 +208,12 @@ def gene_goal_lines(genes: pd.DataFrame) -> list[str]:
             verdict = "above the text-availability baseline by more than the spread"
         else:
             verdict = "explained by text availability (not a win)"
+        published = group.loc[group["kind"] == "published", "mean"]
+        genept = f"; GenePT published {published.iloc[0]:.3f}" if len(published) else ""
         lines.append(
-            f"- {task} ({metric}): best of the grid {best['embedding']} {format_summary(best)}; "
-            f"text availability {format_summary(leakage)}; random {format_summary(random)}: {verdict}."
+            f"- {task} ({metric}, {classifier}): best of the grid {best['embedding']} "
+            f"{format_summary(best)}; text availability {format_summary(leakage)}; "
+            f"random {format_summary(random)}{genept}: {verdict}."
         )
     return lines
 
