@@ -39,12 +39,6 @@ RANDOM_SEEDS = range(5)
 RESULTS = Path(__file__).parent / "results"
 
 
-def scaled_hvgs(adata: ad.AnnData) -> np.ndarray:
-    hvg = ad.AnnData(adata.layers["lognorm"][:, adata.var["highly_variable"].to_numpy()].toarray())
-    sc.pp.scale(hvg, max_value=10)
-    return np.asarray(hvg.X, dtype=np.float64)
-
-
 def centred_hvg_vectors(adata: ad.AnnData, model) -> np.ndarray:
     """Gene vectors of the HVGs, centred over the genes that have one; zero for the others."""
     work = ad.AnnData(adata.X, var=adata.var[["highly_variable"]].copy())
@@ -108,7 +102,8 @@ def main() -> None:
     adata = cells.prepare(cells.VALIDATION.load())
     labels = adata.obs[cells.VALIDATION.label].astype(str).to_numpy()
     config = cells.default_config()
-    z, baseline_pca = scaled_hvgs(adata), cells.pca_embedding(adata)
+    z = np.asarray(cells.scaled_hvgs(adata).X, dtype=np.float64)
+    baseline_pca = cells.pca_embedding(adata)
     models = {"text": config["model"], **{f"random {s}": RandomEmbedder(seed=s) for s in RANDOM_SEEDS}}
     scores = {}
     for name, model in models.items():

@@ -115,12 +115,20 @@ def prepare(adata: ad.AnnData) -> ad.AnnData:
     return adata
 
 
-def pca_embedding(adata: ad.AnnData) -> np.ndarray:
-    """scanpy's standard PCA on the prepared data's log-normalised HVGs."""
+def scaled_hvgs(adata: ad.AnnData) -> ad.AnnData:
+    """The prepared data's log-normalised HVGs, scaled as scanpy's standard pipeline does (max 10)."""
     import scanpy as sc
 
     hvg = ad.AnnData(adata.layers["lognorm"][:, adata.var["highly_variable"].to_numpy()].toarray())
     sc.pp.scale(hvg, max_value=10)
+    return hvg
+
+
+def pca_embedding(adata: ad.AnnData) -> np.ndarray:
+    """scanpy's standard PCA on the prepared data's log-normalised HVGs."""
+    import scanpy as sc
+
+    hvg = scaled_hvgs(adata)
     sc.pp.pca(hvg, n_comps=min(N_PCS, min(hvg.shape) - 1), random_state=0)
     return hvg.obsm["X_pca"]
 
