@@ -26,6 +26,12 @@ def _tfidf(argument, *, corpus=None, view="card", **_context):
     return TfidfEmbedder(corpus=corpus, view=view, dim=int(argument or 256))
 
 
+def _go(argument, *, corpus=None, **_context):
+    from .go import GoEmbedder
+
+    return GoEmbedder(corpus=corpus, dim=int(argument or 256))
+
+
 def _random(argument, **_context):
     from .random_vectors import RandomEmbedder
 
@@ -56,6 +62,7 @@ register_backend(
 )
 register_backend("api", _api, "OpenAI-compatible /embeddings endpoint ($OPENAI_BASE_URL, $OPENAI_API_KEY)")
 register_backend("tfidf", _tfidf, "offline TF-IDF + LSA fitted on the corpus; argument: dimension")
+register_backend("go", _go, "Gene Ontology incidence (IDF) + truncated SVD, no text; argument: dimension")
 register_backend("random", _random, "random vectors per text, a control; argument: dimension")
 register_backend("precomputed", _precomputed, "gene → vector table (JSON, CSV/TSV, NPZ, parquet)")
 register_backend("combined", _combined, "concatenation of several models joined by '+'")

@@ -135,6 +135,12 @@ class GeneCorpus:
         """The corpus as columns (``entrez``, ``symbol``, ``aliases``, ``ensembl``, ...)."""
         return self._genes
 
+    @property
+    def go_terms(self) -> Mapping[str, list]:
+        """The GO terms the genes' ``go`` columns index: ``id``, ``name``, ``aspect``, ``n_genes``
+        (genes carrying the term or a descendant)."""
+        return self._doc["go_terms"]
+
     def counts(self) -> dict[str, int]:
         """Numbers of genes, protein-coding genes with GO terms, terms and annotations."""
         return summarise(self._doc)
