@@ -18,6 +18,7 @@ from .metrics import pearson
 
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-3, 4, 15))
 TEMPERATURES = (np.inf, 0.5, 0.2, 0.1, 0.05)  # ties go to the first: equal weights
+SCORE_TIE = 1e-9  # scores closer than this are equal: rounding differs across BLAS and numpy builds
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -82,8 +83,8 @@ def choose_temperature(
     context_means: np.ndarray, context_shifts: np.ndarray, temperatures=TEMPERATURES
 ) -> float:
     """The temperature under which each context's shift is best predicted from the others'
-    (mean Pearson over all genes); ``inf`` with fewer than three contexts, where leaving one
-    out leaves nothing to weigh."""
+    (mean Pearson over all genes), the smoothest among those within rounding of the best;
+    ``inf`` with fewer than three contexts, where leaving one out leaves nothing to weigh."""
     n = len(context_means)
     if n < 3:
         return np.inf
@@ -104,4 +105,6 @@ def choose_temperature(
             )
         )
 
-    return float(max(temperatures, key=score))
+    scores = [score(t) for t in temperatures]
+    best = max(scores)
+    return float(next(t for t, s in zip(temperatures, scores, strict=True) if s >= best - SCORE_TIE))
