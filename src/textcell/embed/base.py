@@ -46,12 +46,22 @@ class Embedder(ABC):
             positions = order[start : start + step]
             yield positions, self.embed_batch([texts[i] for i in positions])
 
+    def missing_runtime(self) -> str | None:
+        """Why this embedder cannot compute new vectors here (a dependency to install), or ``None``."""
+        return None
+
     def stream_order(self, texts: Sequence[str]) -> np.ndarray:
         """The order in which :meth:`embed_stream` takes the texts (as given, by default)."""
         return np.arange(len(texts))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model_id={self.model_id!r}, dim={self.dim})"
+
+
+def missing_runtime(embedder) -> str | None:
+    """Why ``embedder`` cannot compute new vectors here, or ``None`` (also for duck-typed ones)."""
+    check = getattr(embedder, "missing_runtime", None)
+    return check() if check else None
 
 
 def longest_first(texts: Sequence[str]) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -14,12 +15,12 @@ import numpy as np
 import pandas as pd
 
 from .._io import atomic_write
-from ..errors import InputError
+from ..errors import InputError, TextcellWarning
 from ..genes.corpus import GeneCorpus
 from ..genes.ids import GeneResolver, default_resolver
 from ..genes.views import get_view
-from .base import get_embedder, make_fingerprint
-from .texts import embed_texts
+from .base import get_embedder, make_fingerprint, missing_runtime
+from .texts import cached_texts, embed_texts
 
 
 def gene_vectors(
@@ -33,7 +34,18 @@ def gene_vectors(
     if hasattr(model, "embed_genes"):
         return model.embed_genes(list(entrez_ids), corpus=corpus, view=view, cache=cache)
     texts = corpus.render(entrez_ids, view=view)
-    return embed_texts(model, texts, cache=cache), np.ones(len(texts), dtype=bool)
+    reason = missing_runtime(model)
+    if reason is None:
+        return embed_texts(model, texts, cache=cache), np.ones(len(texts), dtype=bool)
+    vectors, found = cached_texts(model, texts, cache=cache)
+    if not found.all():
+        warnings.warn(
+            f"{(~found).sum():,} of {len(texts):,} genes have no shipped or cached vector for "
+            f"{model.model_id} and are left without one: {reason}.",
+            TextcellWarning,
+            stacklevel=2,
+        )
+    return vectors, found
 
 
 @dataclass

@@ -33,6 +33,11 @@ MODEL_NAMES = {
     "scibert": "allenai/scibert_scivocab_uncased",
     "pubmedbert": "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext",
 }
+# Models whose vectors ship with textcell: the sha256 of their files (``_hash_directory``) and their
+# dimension, so the fingerprint, and with it the shipped vectors, needs neither weights nor runtime.
+KNOWN_MODELS = {
+    DEFAULT_MODEL: ("bcfe46d679df602d6e8ef958d98ba6bf8854ca13a2785a5f76f3f0244912f93b", 384),
+}
 PRECISIONS = ("float32", "bfloat16")
 RUNTIMES = ("auto", "torch", "openvino")
 _WEIGHT_FILES = (".safetensors", ".bin", ".json", ".txt", ".model", ".onnx")
@@ -155,7 +160,11 @@ class LocalEmbedder(Embedder):
         self.directory = model_directory(self.model_id)
         self._model = None
         self._openvino = None
-        self._dim = _dimension_from_files(self.directory) if self.directory else None
+        self._dim = (
+            _dimension_from_files(self.directory)
+            if self.directory
+            else KNOWN_MODELS.get(self.model_id, (None, None))[1]
+        )
 
     @property
     def dim(self) -> int:
@@ -164,7 +173,10 @@ class LocalEmbedder(Embedder):
         return self._dim
 
     def fingerprint(self) -> str:
-        weights = _hash_directory(self.directory) if self.directory else f"hub:{self.model_id}"
+        if self.directory:
+            weights = _hash_directory(self.directory)
+        else:
+            weights = KNOWN_MODELS.get(self.model_id, (f"hub:{self.model_id}",))[0]
         reduced = {}
         if self.precision != "float32":  # float32 vectors agree across runtimes; reduced ones do not
             reduced = {"precision": self.precision}
@@ -172,14 +184,17 @@ class LocalEmbedder(Embedder):
                 reduced["runtime"] = self.runtime
         return make_fingerprint(backend="local", weights=weights, normalize=self.normalize, **reduced)
 
+    def missing_runtime(self) -> str | None:
+        if importlib.util.find_spec("sentence_transformers") is None:
+            return "local models need sentence-transformers and torch: pip install 'textcell[local]'"
+        return None
+
     def _load(self):
         if self._model is None:
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError as exc:
-                raise InputError(
-                    "Local models need sentence-transformers: pip install 'textcell[local]'."
-                ) from exc
+            if reason := self.missing_runtime():
+                raise BackendError(f"Cannot run {self.model_id}: {reason}.")
+            from sentence_transformers import SentenceTransformer
+
             source = str(self.directory or self.model_id)
             try:
                 with _quiet_transformers():

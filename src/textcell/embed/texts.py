@@ -11,7 +11,8 @@ import numpy as np
 
 from .._progress import progress_bar
 from .._settings import settings
-from .base import Embedder
+from ..errors import BackendError
+from .base import Embedder, missing_runtime
 from .bundled import bundled_vectors
 from .cache import VectorCache, text_key
 
@@ -92,6 +93,22 @@ def plan_texts(embedder: Embedder, texts: Sequence[str], *, cache: bool = True) 
     )
 
 
+def cached_texts(
+    embedder: Embedder, texts: Sequence[str], *, cache: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors of ``texts`` that the user's cache or the shipped vectors hold (zeros elsewhere)
+    and the mask of those found; nothing is computed."""
+    unique, keys = _keys(embedder, texts)
+    with _open_cache(embedder, cache, create=False) as store:
+        found = _cached(embedder, keys, store)
+    key_of = dict(zip(unique, keys, strict=True))
+    mask = np.array([key_of[t] in found for t in texts], dtype=bool)
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    if mask.any():
+        out[mask] = np.stack([found[key_of[t]] for t, ok in zip(texts, mask, strict=True) if ok])
+    return out, mask
+
+
 def embed_texts(embedder: Embedder, texts: Sequence[str], *, cache: bool = True) -> np.ndarray:
     """Vectors of ``texts`` (float32, one row per text), computing only what no cache holds.
 
@@ -102,6 +119,11 @@ def embed_texts(embedder: Embedder, texts: Sequence[str], *, cache: bool = True)
     with _open_cache(embedder, cache) as store:
         found = _cached(embedder, keys, store)
         todo = [i for i, k in enumerate(keys) if k not in found]
+        if todo and (reason := missing_runtime(embedder)):
+            raise BackendError(
+                f"{len(todo):,} of {len(unique):,} texts have no cached or shipped vector for "
+                f"{embedder.model_id}, and {reason}."
+            )
         if todo:
             logger.info("Embedding %d texts with %s (%d cached).", len(todo), embedder.model_id, len(found))
             pending = [unique[i] for i in todo]

@@ -221,8 +221,8 @@ def _top_genes(expression, symbols, groups: pd.Categorical, n_genes: int) -> dic
 
 def _text_candidates(adata, text, text_model, genes_key, top_genes, vocabulary, table, corpus):
     """The text-similarity proposals and the description model's name, or ``None`` when off."""
-    from ..embed.base import get_embedder
-    from ..embed.texts import embed_texts
+    from ..embed.base import get_embedder, missing_runtime
+    from ..embed.texts import cached_texts, embed_texts
 
     if text is False:
         return None
@@ -257,7 +257,17 @@ def _text_candidates(adata, text, text_model, genes_key, top_genes, vocabulary, 
         for g, genes in top_genes.items()
     }
     texts = sources.descriptions(vocabulary, table)
-    type_vectors = embed_texts(embedder, list(texts.values()))
+    if (reason := missing_runtime(embedder)) and text is None:
+        type_vectors, found = cached_texts(embedder, list(texts.values()))
+        if not found.all():
+            logger.warning(
+                "Text similarity is not used: %d cell-type descriptions have no shipped vector and %s.",
+                (~found).sum(),
+                reason,
+            )
+            return None
+    else:
+        type_vectors = embed_texts(embedder, list(texts.values()))
     return sources.from_text(group_genes, vectors[has], type_vectors, list(texts)), embedder.model_id
 
 
