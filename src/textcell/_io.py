@@ -10,6 +10,34 @@ from pathlib import Path
 from typing import IO
 
 
+def check_writable(path: str | os.PathLike, *, folder: bool = False) -> Path:
+    """``path`` if a file (or, with ``folder``, files inside a folder) can be written there;
+    otherwise an :class:`InputError` that says why, before any work is done."""
+    from .errors import InputError
+
+    path = Path(path)
+    if folder:
+        if path.exists() and not path.is_dir():
+            raise InputError(f"{path} is a file; give a folder to write into.")
+        target = path
+    else:
+        if path.is_dir():
+            raise InputError(f"{path} is a folder; give a file name, e.g. {path / 'out'}{path.suffix or ''}.")
+        target = path.parent
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    if not existing.is_dir():
+        raise InputError(f"Cannot write {path}: {existing} is a file, not a folder.")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".textcell-write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(
+            f"Cannot write {path}: {exc.strerror or exc} in {existing}; choose another location."
+        ) from None
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside ``path``, moved into place only if the block succeeds."""
@@ -69,3 +97,28 @@ def read_npz(path: str | os.PathLike, what: str) -> tuple[dict, dict]:
         return arrays, json.loads(str(arrays.pop("metadata")))
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"{path} is not a saved {what}: {exc}") from exc
+
+
+def read_h5ad(path: str | os.PathLike, *, backed: bool = False):
+    """An h5ad file as AnnData (``backed``: read-only, on disk), or an :class:`InputError` saying
+    what is wrong with the file; never a traceback from deep inside h5py."""
+    import anndata as ad
+
+    from .errors import InputError
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path} does not exist.")
+    if not path.is_file():
+        raise InputError(f"{path} is not a file; give an .h5ad file.")
+    try:
+        return ad.read_h5ad(path, backed="r" if backed else None)
+    except MemoryError:
+        raise InputError(
+            f"{path} does not fit in memory; read it backed (CLI: --backed, where the command has it)."
+        ) from None
+    except Exception as exc:  # whatever h5py/anndata raise for a damaged or foreign file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(
+            f"Could not read {path} as an h5ad file ({reason}); is it a complete AnnData file?"
+        ) from exc

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._settings import DEFAULT_MODEL
 from .errors import InputError, TextcellError
-from .genes.ncbi import EUTILS_URL
 
 logger = logging.getLogger("textcell")
 
@@ -28,6 +28,37 @@ def _arg(*flags: str, **kwargs) -> tuple[tuple[str, ...], dict]:
     return flags, kwargs
 
 
+def _output_file(value: str) -> Path:
+    """An argparse type for files to write: refused before any work when it cannot be written."""
+    from ._io import check_writable
+
+    try:
+        return check_writable(Path(value))
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _output_folder(value: str) -> Path:
+    """An argparse type for report folders to write into."""
+    from ._io import check_writable
+
+    try:
+        return check_writable(Path(value), folder=True)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(value: str) -> int:
+    """An argparse type for counts that must be at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
 def _switch(flag: str, help: str, default: bool | None = True) -> tuple[tuple[str, ...], dict]:
     """An on/off option: ``--flag`` and ``--no-flag``."""
     return _arg(flag, action=argparse.BooleanOptionalAction, default=default, help=help)
@@ -38,7 +69,7 @@ SUMMARIES_ARG = _arg(
     "--summaries", type=Path, help="RefSeq summaries (JSONL/TSV from `textcell corpus fetch-ncbi`)"
 )
 VIEW_ARG = _arg("--view", default="card", help="text view: name, card, summary or full")
-MODEL_ARG = _arg("--model", default="all-MiniLM-L6-v2", help="embedding model (default all-MiniLM-L6-v2)")
+MODEL_ARG = _arg("--model", default=DEFAULT_MODEL, help=f"embedding model (default {DEFAULT_MODEL})")
 SPECIES_ARG = _arg("--species", default="auto", help="human, mouse or auto (default: auto)")
 
 
@@ -220,7 +251,7 @@ def _corpus_info(args: argparse.Namespace) -> int:
 
 
 def _corpus_fetch_ncbi(args: argparse.Namespace) -> int:
-    from .genes.ncbi import fetch_summaries, write_summaries_jsonl
+    from .genes.ncbi import EUTILS_URL, fetch_summaries, write_summaries_jsonl
 
     corpus = _corpus(args)
     cols = corpus.columns
@@ -232,7 +263,11 @@ def _corpus_fetch_ncbi(args: argparse.Namespace) -> int:
         types = {"protein-coding"} if args.protein_coding else None
         ids = [e for e, t in zip(cols["entrez"], cols["type"], strict=True) if types is None or t in types]
     summaries = fetch_summaries(
-        ids, api_key=args.api_key, email=args.email, base_url=args.base_url, max_retries=args.max_retries
+        ids,
+        api_key=args.api_key,
+        email=args.email,
+        base_url=args.base_url or EUTILS_URL,
+        max_retries=args.max_retries,
     )
     path = write_summaries_jsonl(summaries, args.output)
     have = sum(bool(s.summary) for s in summaries.values())
@@ -325,14 +360,9 @@ def _embed_cells(args: argparse.Namespace) -> int:
 
 
 def _read_h5ad(path: Path, *, backed: bool = True):
-    import anndata as ad
+    from ._io import read_h5ad
 
-    if not path.is_file():
-        raise InputError(f"{path} does not exist.")
-    try:
-        return ad.read_h5ad(path, backed="r" if backed else None)
-    except (OSError, KeyError) as exc:
-        raise InputError(f"Could not read {path} as an h5ad file: {exc}") from exc
+    return read_h5ad(path, backed=backed)
 
 
 def _genes_similar(args: argparse.Namespace) -> int:
@@ -481,10 +511,10 @@ def _add_highly_variable(adata, layer, n_top_genes: int) -> None:
     import anndata as ad
     import scanpy as sc
 
-    from .tl.programs import _log_expression
+    from ._expression import log_expression
 
     print(f"No var['highly_variable']: selecting {n_top_genes:,} highly variable genes (scanpy, seurat).")
-    work = ad.AnnData(_log_expression(adata, layer))
+    work = ad.AnnData(log_expression(adata, layer=layer)[0])
     sc.pp.highly_variable_genes(work, flavor="seurat", n_top_genes=min(n_top_genes, adata.n_vars))
     adata.var["highly_variable"] = work.var["highly_variable"].to_numpy()
 
@@ -566,15 +596,17 @@ def _perturb_evaluate(args: argparse.Namespace) -> int:
 
 
 PROGRAMS_OUTPUT_ARG = _arg(
-    "-o", "--output", type=Path, default=Path("textcell-bench-programs"), help="report folder"
+    "-o", "--output", type=_output_folder, default=Path("textcell-bench-programs"), help="report folder"
 )
-BENCH_OUTPUT_ARG = _arg("-o", "--output", type=Path, default=Path("textcell-bench"), help="report folder")
+BENCH_OUTPUT_ARG = _arg(
+    "-o", "--output", type=_output_folder, default=Path("textcell-bench"), help="report folder"
+)
 CELL_BENCH_ARGS = (
     _arg("--datasets", nargs="+", help="kang_pbmc, pbmc_3tech, pbmc68k_reduced (default: all three)"),
     _arg("--h5ad", type=Path, help="also benchmark this AnnData file (counts or log-normalised X)"),
     _arg("--label", help="obs column with the cell labels of --h5ad"),
     _arg("--batch", help="obs column with donors/batches of --h5ad (held out in label transfer)"),
-    _arg("--seeds", type=int, default=10, help="k-means and Leiden seeds (default 10)"),
+    _arg("--seeds", type=_positive_int, default=10, help="k-means and Leiden seeds (default 10)"),
     _arg(
         "--defaults",
         action="store_true",
@@ -582,7 +614,7 @@ CELL_BENCH_ARGS = (
     ),
 )
 GENE_BENCH_ARGS = (
-    _arg("--models", nargs="+", default=["all-MiniLM-L6-v2", "tfidf"], help="text embedders to compare"),
+    _arg("--models", nargs="+", default=[DEFAULT_MODEL, "tfidf"], help="text embedders to compare"),
     _arg("--views", nargs="+", default=["card", "summary", "full"], help="text views to compare"),
     _arg(
         "--classifiers",
@@ -600,7 +632,7 @@ COMMANDS: tuple[Command, ...] = (
         "annotation with evidence, HTML report",
         _demo,
         (
-            _arg("--out", type=Path, default=Path("textcell-demo"), help="output folder"),
+            _arg("--out", type=_output_folder, default=Path("textcell-demo"), help="output folder"),
             MODEL_ARG,
             VIEW_ARG,
             CORPUS_ARG,
@@ -632,8 +664,8 @@ COMMANDS: tuple[Command, ...] = (
             _arg(
                 "--key-added", default="textcell_annotation", help="obs/uns key (default textcell_annotation)"
             ),
-            _arg("-o", "--output", type=Path, help="h5ad file to write"),
-            _arg("--report", type=Path, help="HTML report to write"),
+            _arg("-o", "--output", type=_output_file, help="h5ad file to write"),
+            _arg("--report", type=_output_file, help="HTML report to write"),
         ),
     ),
     Command(
@@ -642,7 +674,7 @@ COMMANDS: tuple[Command, ...] = (
         _report,
         (
             _arg("h5ad", type=Path, help="AnnData file annotated by textcell annotate"),
-            _arg("-o", "--output", type=Path, required=True, help="HTML file to write"),
+            _arg("-o", "--output", type=_output_file, required=True, help="HTML file to write"),
             _arg("--key", default="textcell_annotation", help="the annotation's uns key"),
         ),
     ),
@@ -666,7 +698,7 @@ COMMANDS: tuple[Command, ...] = (
             _arg("h5ad", type=Path, help="AnnData file"),
             _arg("--layer", help="layer for the expression-coverage figure (default X)"),
             _arg("--json", action="store_true", help="print the report as JSON"),
-            _arg("--output", type=Path, help="write the mapping (TSV)"),
+            _arg("--output", type=_output_file, help="write the mapping (TSV)"),
             SPECIES_ARG,
             CORPUS_ARG,
         ),
@@ -677,7 +709,7 @@ COMMANDS: tuple[Command, ...] = (
         _embed_genes,
         (
             _arg("h5ad", type=Path, help="AnnData file"),
-            _arg("-o", "--output", type=Path, help="h5ad file to write"),
+            _arg("-o", "--output", type=_output_file, help="h5ad file to write"),
             MODEL_ARG,
             VIEW_ARG,
             _arg("--key-added", default="textcell", help="key in varm/uns (default textcell)"),
@@ -702,7 +734,7 @@ COMMANDS: tuple[Command, ...] = (
         _embed_cells,
         (
             _arg("h5ad", type=Path, help="AnnData file"),
-            _arg("-o", "--output", type=Path, required=True, help="h5ad file to write"),
+            _arg("-o", "--output", type=_output_file, required=True, help="h5ad file to write"),
             _arg("--method", choices=("weighted", "topn", "sentence"), default="weighted"),
             _arg("--layer", help="expression layer instead of X"),
             _arg("--use-raw", action="store_true", help="use .raw.X (same genes as .X)"),
@@ -717,7 +749,7 @@ COMMANDS: tuple[Command, ...] = (
             ),
             _switch("--whiten", "PCA-whiten the used genes' embeddings (default: on)"),
             _switch("--scale", "average per-gene z-scores instead of values (default: on)"),
-            _arg("--n-top", type=int, default=100, help="genes per cell for topn / sentence"),
+            _arg("--n-top", type=_positive_int, default=100, help="genes per cell for topn / sentence"),
             _arg("--backed", action="store_true", help="read the file in chunks (large files)"),
             _arg("--genes-key", default="textcell", help="varm key of the gene embeddings"),
             _arg("--key-added", default="X_textcell", help="obsm key of the result"),
@@ -733,7 +765,7 @@ COMMANDS: tuple[Command, ...] = (
         _genes_similar,
         (
             _arg("genes", nargs="+", help="genes to query"),
-            _arg("-k", type=int, default=10, help="neighbours to list (default 10)"),
+            _arg("-k", type=_positive_int, default=10, help="neighbours to list (default 10)"),
             MODEL_ARG,
             VIEW_ARG,
             CORPUS_ARG,
@@ -765,7 +797,7 @@ COMMANDS: tuple[Command, ...] = (
                 "go-basic.obo); fetched when omitted",
             ),
             _arg("--no-download", action="store_true", help="never download sources"),
-            _arg("-o", "--output", type=Path, required=True, help="corpus file to write (.json.gz)"),
+            _arg("-o", "--output", type=_output_file, required=True, help="corpus file to write (.json.gz)"),
         ),
     ),
     Command(
@@ -784,13 +816,13 @@ COMMANDS: tuple[Command, ...] = (
             _arg(
                 "-o",
                 "--output",
-                type=Path,
+                type=_output_file,
                 required=True,
                 help="summaries file (.jsonl or .jsonl.gz)",
             ),
             _arg("--api-key", help="NCBI API key (default: $NCBI_API_KEY); allows 10 requests/s"),
             _arg("--email", help="contact address NCBI asks tools to send"),
-            _arg("--base-url", default=EUTILS_URL, help="E-utilities base URL (a mirror or proxy)"),
+            _arg("--base-url", help="E-utilities base URL, a mirror or proxy (default: NCBI's)"),
             _arg("--max-retries", type=int, default=6, help="retries per batch (default 6)"),
             CORPUS_ARG,
         ),
@@ -813,19 +845,24 @@ COMMANDS: tuple[Command, ...] = (
         _programs,
         (
             _arg("h5ad", type=Path, help="AnnData file"),
-            _arg("-o", "--output", type=Path, required=True, help="h5ad file to write"),
+            _arg("-o", "--output", type=_output_file, required=True, help="h5ad file to write"),
             _arg("--groupby", help="obs column: mean program activity per group (and the heat map)"),
             _arg(
                 "--genes",
                 nargs="+",
                 help="highly_variable (default; computed if missing), all, or a list of var_names",
             ),
-            _arg("--n-top-genes", type=int, default=2000, help="HVGs to select when missing (default 2000)"),
+            _arg(
+                "--n-top-genes",
+                type=_positive_int,
+                default=2000,
+                help="HVGs to select when missing (default 2000)",
+            ),
             _arg("--method", choices=("knn", "threshold"), default="knn", help="gene graph (default knn)"),
-            _arg("--n-neighbors", type=int, default=10, help="neighbours per gene (default 10)"),
+            _arg("--n-neighbors", type=_positive_int, default=10, help="neighbours per gene (default 10)"),
             _arg("--threshold", type=float, help="cosine cut-off for --method threshold"),
             _arg("--resolution", type=float, default=1.0, help="Leiden resolution (default 1)"),
-            _arg("--min-size", type=int, default=5, help="smallest program (default 5 genes)"),
+            _arg("--min-size", type=_positive_int, default=5, help="smallest program (default 5 genes)"),
             _arg("--layer", help="expression layer for the scores (default X; counts are log-normalised)"),
             _arg(
                 "--validate",
@@ -834,7 +871,7 @@ COMMANDS: tuple[Command, ...] = (
                 help="GO enrichment vs co-expression programs; auto: when the gene texts exclude GO",
             ),
             _arg("--seed", type=int, default=0, help="Leiden seed (default 0)"),
-            _arg("--figure", type=Path, help="write the programs × groups heat map (png, pdf, svg)"),
+            _arg("--figure", type=_output_file, help="write the programs × groups heat map (png, pdf, svg)"),
             _arg("--genes-key", default="textcell", help="varm key of the gene embeddings"),
             _arg("--key-added", default="textcell_programs", help="key in var/obsm/uns"),
             MODEL_ARG,
@@ -852,7 +889,10 @@ COMMANDS: tuple[Command, ...] = (
         ("bench", "programs"),
         "text gene programs vs co-expression programs (GO enrichment), Kang PBMC; a report folder",
         _bench_programs,
-        (PROGRAMS_OUTPUT_ARG, _arg("--seeds", type=int, default=5, help="Leiden seeds (default 5)")),
+        (
+            PROGRAMS_OUTPUT_ARG,
+            _arg("--seeds", type=_positive_int, default=5, help="Leiden seeds (default 5)"),
+        ),
     ),
     Command(
         ("bench", "classifier"),
@@ -861,7 +901,7 @@ COMMANDS: tuple[Command, ...] = (
         (
             PROGRAMS_OUTPUT_ARG,
             _arg("--tasks", nargs="+", default=["kang_pbmc", "kang_ifnb"], help="kang_pbmc, kang_ifnb"),
-            _arg("--seeds", type=int, default=5, help="subsampling and training seeds (default 5)"),
+            _arg("--seeds", type=_positive_int, default=5, help="subsampling and training seeds (default 5)"),
         ),
     ),
     Command(
@@ -876,7 +916,7 @@ COMMANDS: tuple[Command, ...] = (
                 help="kang_pbmc, pbmc_3tech, pbmc68k_reduced, validation (default: all)",
             ),
             _arg("--markers", default="panglaodb", help="marker resource (default panglaodb)"),
-            _arg("--model", default="all-MiniLM-L6-v2", help="gene text model for the text candidates"),
+            _arg("--model", default=DEFAULT_MODEL, help="gene text model for the text candidates"),
         ),
     ),
     Command(
@@ -892,7 +932,7 @@ COMMANDS: tuple[Command, ...] = (
         _perturb_fit,
         (
             _arg("h5ad", type=Path, help="AnnData file (raw counts or log-normalised)"),
-            _arg("-o", "--output", type=Path, required=True, help="model file to write (.npz)"),
+            _arg("-o", "--output", type=_output_file, required=True, help="model file to write (.npz)"),
             _arg(
                 "--method",
                 choices=("train_mean", "additive", "ridge", "knn", "scouter", "similar_contexts"),
@@ -904,7 +944,7 @@ COMMANDS: tuple[Command, ...] = (
             _arg("--context-key", help="obs column (e.g. cell_type) pairing cells with their controls"),
             _arg("--condition-genes", nargs="+", help="LABEL=GENE for labels that are not genes"),
             _arg("--layer", help="expression layer instead of X"),
-            _arg("-k", type=int, default=5, help="neighbours for knn (default 5)"),
+            _arg("-k", type=_positive_int, default=5, help="neighbours for knn (default 5)"),
             _arg("--seed", type=int, default=0, help="seed (default 0)"),
             MODEL_ARG,
             VIEW_ARG,
@@ -920,7 +960,7 @@ COMMANDS: tuple[Command, ...] = (
             _arg("--conditions", nargs="+", help="conditions to predict (default: the training ones)"),
             _arg("--h5ad", type=Path, help="start from the control cells of this file"),
             _arg("--layer", help="expression layer of --h5ad instead of X"),
-            _arg("-o", "--output", type=Path, required=True, help="TSV to write"),
+            _arg("-o", "--output", type=_output_file, required=True, help="TSV to write"),
         ),
     ),
     Command(
@@ -931,13 +971,17 @@ COMMANDS: tuple[Command, ...] = (
             _arg(
                 "-o",
                 "--output",
-                type=Path,
+                type=_output_folder,
                 default=Path("benchmarks/report-perturb"),
                 help="report folder (default benchmarks/report-perturb)",
             ),
             _arg("--tasks", nargs="+", default=["papalexi", "kang"], help="papalexi, kang"),
-            _arg("--seeds", type=int, default=1, help="Scouter seeds per Papalexi fold (default 1)"),
-            _arg("--kang-seeds", type=int, default=3, help="Scouter seeds per Kang fold (default 3)"),
+            _arg(
+                "--seeds", type=_positive_int, default=1, help="Scouter seeds per Papalexi fold (default 1)"
+            ),
+            _arg(
+                "--kang-seeds", type=_positive_int, default=3, help="Scouter seeds per Kang fold (default 3)"
+            ),
         ),
     ),
 )
@@ -970,6 +1014,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logger.addHandler(handler)
+    level = logger.level
     logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
     if args.quiet:
         from ._settings import settings
@@ -983,3 +1028,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; cached work is kept and a rerun resumes", file=sys.stderr)
         return 130
+    finally:  # called in-process (tests, notebooks): leave the logger as it was
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -145,8 +145,15 @@ def test_text_and_reference_candidates(kang):
     other = query.copy()
     textcell.tl.embed_cells(other, idf=False, center=False, method="topn")
     other.uns["X_textcell"]["params"]["fingerprint"] = "another model"
-    with pytest.raises(InputError, match="different gene embeddings"):
+    with pytest.raises(InputError, match="fingerprint: expected 'another model'"):
         textcell.tl.annotate(query, groupby="leiden", reference=other, reference_labels="cell_type")
+    # the recipe counts too: a reference embedded without whitening and scaling is refused
+    unwhitened = reference.copy()
+    textcell.tl.embed_cells(unwhitened, whiten=False, scale=False)
+    with pytest.raises(
+        InputError, match=r"scale: expected False, got True; whiten: expected False, got True"
+    ):
+        textcell.tl.annotate(query, groupby="leiden", reference=unwhitened, reference_labels="cell_type")
 
 
 def test_bad_input_is_a_clear_error(kang):

@@ -56,16 +56,30 @@ def test_a_fingerprint_mismatch_fails_clearly(kang, split, tmp_path):
     classifier = train_classifier(kang, labels_key="cell_type", cells=split.train)
     other = kang.copy()
     textcell.tl.embed_cells(other, idf=False)
-    with pytest.raises(InputError, match=r"fingerprint mismatch.*idf: trained on True, got False"):
+    with pytest.raises(InputError, match=r"does not match the classifier's.*idf: expected True, got False"):
         predict(other, classifier=classifier)
     path = classifier.save(tmp_path / "c.npz")
-    with pytest.raises(InputError, match="fingerprint mismatch"):
+    with pytest.raises(InputError, match="does not match the classifier's training embedding"):
         CellClassifier.load(path, adata=other)
     renamed = kang.copy()
     textcell.tl.embed_genes(renamed, model="tfidf", view="name")
     textcell.tl.embed_cells(renamed)
-    with pytest.raises(InputError, match="view: trained on 'card@1', got 'name@1'"):
+    with pytest.raises(InputError, match="view: expected 'card@1', got 'name@1'"):
         predict(renamed, classifier=classifier)
+
+
+def test_a_classifier_trained_on_whitened_scaled_cells_refuses_plain_ones(kang, split):
+    """The recipe as a whole identifies an embedding: whiten and scale count, not only the model."""
+    classifier = train_classifier(kang, labels_key="cell_type", cells=split.train)
+    trained_on = kang.uns["X_textcell"]["params"]
+    assert trained_on["whiten"]
+    assert trained_on["scale"]
+    plain = kang.copy()
+    textcell.tl.embed_cells(plain, whiten=False, scale=False)
+    with pytest.raises(
+        InputError, match=r"scale: expected True, got False; whiten: expected True, got False"
+    ):
+        predict(plain, classifier=classifier)
 
 
 def test_predict_writes_labels_and_probabilities_that_survive_h5ad(kang, split, tmp_path):

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import anndata as ad
-import numpy as np
-from scipy import sparse
 
-from .._validation import get_matrix
-from ..errors import InputError
+from .._expression import log_expression
 
 
 def standard_clusters(
@@ -26,13 +23,7 @@ def standard_clusters(
     changed."""
     import scanpy as sc
 
-    matrix = adata.raw.X if use_raw else get_matrix(adata, layer)
-    work = ad.AnnData(sparse.csr_matrix(matrix, dtype=np.float32))
-    if work.X.nnz and work.X.data.min() < 0:
-        raise InputError("Clustering needs counts or log-normalised values; pass layer= or use_raw=True.")
-    if work.X.nnz and np.all(work.X.data == np.round(work.X.data)):
-        sc.pp.normalize_total(work, target_sum=1e4)
-        sc.pp.log1p(work)
+    work = ad.AnnData(log_expression(adata, layer=layer, use_raw=use_raw)[0])
     sc.pp.highly_variable_genes(work, flavor="seurat", n_top_genes=min(2000, work.n_vars // 2))
     work = work[:, work.var["highly_variable"].to_numpy()].copy()
     sc.pp.scale(work, max_value=10)

@@ -22,7 +22,6 @@ together). :func:`validation_sweep` runs the whole grid and keeps it in the resu
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import logging
 from collections.abc import Callable
@@ -33,9 +32,12 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from .._expression import log_expression
 from .._progress import progress
+from .._settings import DEFAULT_MODEL
 from ..datasets import pbmc68k_reduced, shared_file
 from ..errors import InputError
+from ..recipe import PRESETS, CellRecipe
 from . import metrics
 from .stats import summarize
 
@@ -43,7 +45,6 @@ logger = logging.getLogger("textcell")
 
 SEEDS = range(10)
 N_PCS = 50
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
 @dataclass(frozen=True)
@@ -82,14 +83,20 @@ CONFIG_GRID = {
     "whiten": (False, True),
     "scale": (False, True),
 }
-PUBLISHED = {
-    "model": DEFAULT_MODEL,
-    "highly_variable": False,
-    "idf": False,
-    "center": False,
-    "whiten": False,
-    "scale": False,
-}
+RECIPE_FIELDS = tuple(name for name in CONFIG_GRID if name != "model")
+
+
+def recipe_config(recipe: str, model=DEFAULT_MODEL) -> dict:
+    """A benchmark configuration (text model and recipe fields) from a recipe preset; the prepared
+    data always has ``var['highly_variable']``, so ``None`` (use it when present) means ``True``."""
+    fields = PRESETS[recipe].to_dict()
+    return {
+        "model": model,
+        **{name: True if fields[name] is None else fields[name] for name in RECIPE_FIELDS},
+    }
+
+
+PUBLISHED = recipe_config("genept-w")
 
 
 def config_label(config: dict) -> str:
@@ -105,10 +112,7 @@ def prepare(adata: ad.AnnData) -> ad.AnnData:
     adata.X = sparse.csr_matrix(adata.X, dtype=np.float32)
     adata.obs_names_make_unique()
     adata.var_names_make_unique()
-    lognorm = adata.copy()
-    if np.all(adata.X.data == np.round(adata.X.data)):
-        sc.pp.normalize_total(lognorm, target_sum=1e4)
-        sc.pp.log1p(lognorm)
+    lognorm = ad.AnnData(log_expression(adata)[0], var=pd.DataFrame(index=adata.var_names))
     adata.layers["lognorm"] = lognorm.X
     sc.pp.highly_variable_genes(lognorm, flavor="seurat", n_top_genes=min(2000, adata.n_vars // 2))
     adata.var["highly_variable"] = lognorm.var["highly_variable"]
@@ -151,19 +155,13 @@ def _with_gene_vectors(adata: ad.AnnData, model) -> ad.AnnData:
 def _cells_from(work: ad.AnnData, config: dict) -> np.ndarray:
     from ..tl import embed_cells
 
-    embed_cells(work, method="weighted", **{name: config[name] for name in CONFIG_GRID if name != "model"})
+    embed_cells(work, recipe=CellRecipe(**{name: config[name] for name in RECIPE_FIELDS}))
     return work.obsm["X_textcell"]
 
 
 def default_config() -> dict:
-    """textcell's defaults: ``embed_genes``' model and ``embed_cells``' HVG, idf and centring."""
-    from ..tl import embed_cells, embed_genes
-
-    options = {name: p.default for name, p in inspect.signature(embed_cells).parameters.items()}
-    if options["highly_variable"] is None:  # uses var['highly_variable'], which prepare() always adds
-        options["highly_variable"] = True
-    model = inspect.signature(embed_genes).parameters["model"].default
-    return {"model": model, **{name: options[name] for name in CONFIG_GRID if name != "model"}}
+    """textcell's defaults: the default gene model and the ``textcell`` recipe."""
+    return recipe_config("textcell")
 
 
 def validation_sweep(dataset: CellDataset = VALIDATION, *, seeds=SEEDS) -> pd.DataFrame:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import atomic_write
+from .._settings import DEFAULT_MODEL
 from ..errors import InputError, TextcellWarning
 from ..genes.corpus import GeneCorpus
 from ..genes.ids import GeneResolver, default_resolver
@@ -69,7 +70,7 @@ class GeneEmbeddings:
         cls,
         genes: Sequence[str],
         *,
-        model="all-MiniLM-L6-v2",
+        model=DEFAULT_MODEL,
         view: str = "card",
         corpus: GeneCorpus | None = None,
         cache: bool = True,

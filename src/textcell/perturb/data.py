@@ -7,52 +7,27 @@ import logging
 import anndata as ad
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
-from .._validation import get_matrix
+from .. import _expression as expression
 from ..errors import InputError
 
 logger = logging.getLogger("textcell")
 
-NORMALISATIONS = ("auto", "log1p_cp10k", "none")
-TARGET_SUM = 1e4
+# this module's names for the normalisations of textcell._expression (saved in models)
+NORMALISATIONS = {"auto": "auto", "log1p_cp10k": "counts", "none": "none"}
 
 
 def log_expression(
     adata: ad.AnnData, *, layer: str | None = None, normalisation: str = "auto"
 ) -> tuple[np.ndarray, str]:
-    """Dense float32 log-expression and the normalisation applied.
-
-    ``auto`` normalises raw counts (non-negative integers) to 10,000 per cell and takes
-    ``log1p``; values that are not integers are taken as already log-normalised (``none``).
-    """
+    """Dense float32 log-expression and the normalisation applied (``log1p_cp10k`` or ``none``),
+    decided by :func:`textcell._expression.decide_normalization`."""
     if normalisation not in NORMALISATIONS:
         raise InputError(f"normalisation must be one of {', '.join(NORMALISATIONS)}, not {normalisation!r}.")
-    matrix = get_matrix(adata, layer)
-    if matrix is None:
-        raise InputError("The AnnData has no expression matrix; pass layer= with one.")
-    dense = matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix)
-    dense = np.array(dense, dtype=np.float32)
-    if not np.isfinite(dense).all():
-        raise InputError("The expression matrix contains NaN or infinite values.")
-    if dense.size and dense.min() < 0:
-        raise InputError(
-            "The expression values include negatives (scaled data?). Pass raw counts or "
-            "log-normalised values (layer=...)."
-        )
-    is_counts = bool(np.all(dense == np.round(dense)))
-    if normalisation == "auto":
-        normalisation = "log1p_cp10k" if is_counts else "none"
-    if normalisation == "log1p_cp10k":
-        if not is_counts:
-            raise InputError(
-                "This model normalises raw counts, but the values given are not counts; pass the "
-                "counts layer (layer=...)."
-            )
-        totals = dense.sum(axis=1, keepdims=True)
-        np.divide(dense * TARGET_SUM, totals, out=dense, where=totals > 0)
-        np.log1p(dense, out=dense)
-    return dense, normalisation
+    matrix, _, applied = expression.log_expression(
+        adata, layer=layer, normalize=NORMALISATIONS[normalisation]
+    )
+    return matrix.toarray(), "log1p_cp10k" if applied == expression.LOG_NORMALIZED else "none"
 
 
 def group_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import read_npz, write_npz
+from .._settings import DEFAULT_MODEL
 from ..embed.base import get_embedder
 from ..embed.gene_embeddings import gene_vectors
 from ..errors import InputError
@@ -74,7 +75,7 @@ class PerturbationModel:
         self,
         method: str = "ridge",
         *,
-        embedding="all-MiniLM-L6-v2",
+        embedding=DEFAULT_MODEL,
         view: str = "card",
         corpus: GeneCorpus | None = None,
         k: int = 5,

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .._validation import get_matrix
+from .._expression import log_expression
 from ..annotation import candidates as sources
 from ..annotation.celltypes import CellTypes
 from ..annotation.evidence import Thresholds, group_statistics, supported
@@ -25,6 +25,7 @@ from ..annotation.result import AnnotationResult
 from ..annotation.verify import Decision, decide
 from ..errors import InputError
 from ..markers import load_markers
+from ..recipe import identity_of, require_same
 
 logger = logging.getLogger("textcell")
 SOURCE_ORDER = ("markers", "reference", "text", "chat")
@@ -181,26 +182,10 @@ def _groups(adata: ad.AnnData, groupby: str) -> pd.Categorical:
 
 def _expression(adata, layer, use_raw, resolver, species) -> tuple[sparse.csr_matrix, np.ndarray]:
     """Log-normalised CSR expression and the official symbol of each of its genes."""
-    if use_raw:
-        if adata.raw is None or layer is not None:
-            raise InputError("use_raw=True needs adata.raw, and no layer.")
-        matrix, names = adata.raw.X, adata.raw.var_names
-    else:
-        matrix, names = get_matrix(adata, layer), adata.var_names
-    matrix = sparse.csr_matrix(matrix, dtype=np.float32)
-    if matrix.nnz and matrix.data.min() < 0:
-        raise InputError(
-            "The expression values include negatives (scaled data?). Annotate from counts or "
-            "log-normalised values: pass layer='counts' or use_raw=True (CLI: --use-raw)."
-        )
-    if matrix.nnz and np.all(matrix.data == np.round(matrix.data)):
-        logger.info("Expression looks like raw counts; normalising to 1e4 counts + log1p.")
-        totals = np.asarray(matrix.sum(axis=1)).ravel()
-        matrix = sparse.diags(1e4 / np.where(totals > 0, totals, 1.0)) @ matrix
-        matrix.data = np.log1p(matrix.data)
+    matrix, names, _ = log_expression(adata, layer=layer, use_raw=use_raw)
     resolved = resolver.resolve(list(names), species=species).table["symbol"]
     symbols = np.where(resolved.to_numpy() != "", resolved.to_numpy(), np.asarray(names))
-    return sparse.csr_matrix(matrix), symbols.astype(str)
+    return matrix, symbols.astype(str)
 
 
 def _top_genes(expression, symbols, groups: pd.Categorical, n_genes: int) -> dict[str, list[str]]:
@@ -291,13 +276,13 @@ def _reference_candidates(adata, groups, reference, reference_labels, use_rep, v
     for name, data in (("adata", adata), ("reference", reference)):
         if use_rep not in data.obsm:
             raise InputError(f"{name}.obsm[{use_rep!r}] not found; run textcell.tl.embed_cells on both.")
+    require_same(
+        identity_of(reference, use_rep),
+        identity_of(adata, use_rep),
+        what=f"adata.obsm[{use_rep!r}] does not match the reference's: it",
+        fix="Embed both with the same gene embeddings and recipe (textcell.tl.embed_genes / embed_cells).",
+    )
     query, ref = np.asarray(adata.obsm[use_rep]), np.asarray(reference.obsm[use_rep])
-    mine, theirs = (d.uns.get(use_rep, {}).get("params", {}) for d in (adata, reference))
-    if query.shape[1] != ref.shape[1] or mine.get("fingerprint") != theirs.get("fingerprint"):
-        raise InputError(
-            f"obsm[{use_rep!r}] of adata and reference come from different gene embeddings; embed "
-            "both with the same model and view."
-        )
     return sources.from_reference(query, groups, ref, reference.obs[reference_labels], vocabulary)
 
 

@@ -11,9 +11,7 @@ Dask arrays (block by block, so the same call runs on a ``dask.distributed`` clu
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 
@@ -23,31 +21,32 @@ from anndata.io import write_elem
 from scipy import sparse
 
 from .. import _kernels
+from .._expression import decide_normalization, entry_values, expression_source, row_chunks
 from .._progress import progress_bar
-from .._validation import get_matrix
+from .._settings import DEFAULT_MODEL
 from ..errors import InputError
+from ..recipe import CellRecipe, embedding_identity
 
 logger = logging.getLogger("textcell")
-METHODS = ("weighted", "topn", "sentence")
-NORMALIZE = ("auto", "counts", "none")
-TARGET_SUM = 1e4
+MIN_CELLS_FOR_STATISTICS = 10  # per-gene idf and z-scores over fewer cells are degenerate
 
 
 def embed_cells(
     adata: ad.AnnData,
     *,
-    method: str = "weighted",
+    recipe: CellRecipe | str = "textcell",
+    method: str | None = None,
     genes_key: str = "textcell",
     layer: str | None = None,
     use_raw: bool = False,
-    normalize: str = "auto",
+    normalize: str | None = None,
     highly_variable: bool | None = None,
-    idf: bool = True,
-    center: bool = True,
-    whiten: bool = True,
-    scale: bool = True,
-    n_top: int = 100,
-    model="all-MiniLM-L6-v2",
+    idf: bool | None = None,
+    center: bool | None = None,
+    whiten: bool | None = None,
+    scale: bool | None = None,
+    n_top: int | None = None,
+    model=DEFAULT_MODEL,
     chunk_size: int = 10_000,
     key_added: str = "X_textcell",
     copy: bool = False,
@@ -60,6 +59,10 @@ def embed_cells(
         Annotated data with gene embeddings in ``varm[genes_key]`` (from
         :func:`textcell.tl.embed_genes`). ``X`` (or ``layer``) may be dense, sparse, backed or
         a Dask array.
+    recipe
+        How the cells are embedded: a preset (``"textcell"``, the defaults below; ``"genept-w"``,
+        GenePT-w exactly as published) or a :class:`textcell.recipe.CellRecipe`. The options
+        ``method`` to ``n_top`` replace the recipe's fields when given (``None``: the recipe's).
     method
         ``"weighted"``, ``"topn"`` or ``"sentence"``.
     genes_key
@@ -73,8 +76,8 @@ def embed_cells(
         values as they are (already log-normalised); ``"auto"``: ``counts`` when the values are
         non-negative integers, else ``none``. Negative values (scaled data) are refused.
     highly_variable
-        Use only genes with ``var['highly_variable']``. By default (``None``) they are used when
-        that column exists (as in scanpy's ``pca``).
+        Use only genes with ``var['highly_variable']``. By default they are used when that column
+        exists (as in scanpy's ``pca``).
     idf
         Down-weight ubiquitous genes by log(n_cells / (1 + cells expressing the gene)); genes
         expressed in every cell get no weight. Costs one more pass over the matrix (shared with
@@ -111,21 +114,17 @@ def embed_cells(
     copy
         Return a modified copy instead of writing into ``adata``.
     """
-    if method not in METHODS:
-        raise InputError(f"Unknown method {method!r}; use one of {', '.join(METHODS)}.")
-    if normalize not in NORMALIZE:
-        raise InputError(f"Unknown normalize {normalize!r}; use one of {', '.join(NORMALIZE)}.")
-    if n_top < 1:
-        raise InputError("n_top must be at least 1.")
+    recipe = CellRecipe.get(
+        recipe, method=method, normalize=normalize, highly_variable=highly_variable, idf=idf,
+        center=center, whiten=whiten, scale=scale, n_top=n_top,
+    )  # fmt: skip
     if copy and adata.isbacked:
         raise InputError("copy=True needs the data in memory; use copy=False on a backed AnnData.")
     adata = adata.copy() if copy else adata
     vectors, used, params = _embed_into(
-        adata, lambda dim: np.zeros((adata.n_obs, dim), dtype=np.float32),
-        method=method, genes_key=genes_key, layer=layer, use_raw=use_raw,
-        normalize=normalize, highly_variable=highly_variable, idf=idf, center=center, whiten=whiten,
-        scale=scale, n_top=n_top,
-        model=model, chunk_size=chunk_size, key_added=key_added,
+        adata, lambda dim: np.zeros((adata.n_obs, dim), dtype=np.float32), recipe=recipe,
+        genes_key=genes_key, layer=layer, use_raw=use_raw, model=model, chunk_size=chunk_size,
+        key_added=key_added,
     )  # fmt: skip
     adata.obsm[key_added] = vectors
     adata.obs = adata.obs.assign(**_obs_columns(key_added, used))
@@ -133,14 +132,19 @@ def embed_cells(
     return adata if copy else None
 
 
-_OPTIONS = {
-    name: parameter.default
-    for name, parameter in inspect.signature(embed_cells).parameters.items()
-    if parameter.kind is parameter.KEYWORD_ONLY and name not in ("copy", "key_added")
-}
-
-
-def embed_cells_to_file(adata: ad.AnnData, destination, *, key_added: str = "X_textcell", **options) -> dict:
+def embed_cells_to_file(
+    adata: ad.AnnData,
+    destination,
+    *,
+    recipe: CellRecipe | str = "textcell",
+    genes_key: str = "textcell",
+    layer: str | None = None,
+    use_raw: bool = False,
+    model=DEFAULT_MODEL,
+    chunk_size: int = 10_000,
+    key_added: str = "X_textcell",
+    **fields,
+) -> dict:
     """Out of core: :func:`embed_cells` for a backed AnnData, written into a copy of its file.
 
     ``destination`` becomes the source file plus ``obsm[key_added]``, the ``obs`` columns and
@@ -155,10 +159,10 @@ def embed_cells_to_file(adata: ad.AnnData, destination, *, key_added: str = "X_t
         A backed AnnData (``anndata.read_h5ad(path, backed="r")``).
     destination
         The h5ad file to write.
-    key_added
+    recipe, genes_key, layer, use_raw, model, chunk_size, key_added
         As in :func:`embed_cells`.
-    options
-        The other options of :func:`embed_cells` (not ``copy``).
+    fields
+        Recipe fields to replace (``method``, ``idf`` ...), as in :func:`embed_cells`.
 
     Returns the provenance written to ``uns[key_added]['params']``.
     """
@@ -173,9 +177,7 @@ def embed_cells_to_file(adata: ad.AnnData, destination, *, key_added: str = "X_t
             "embed_cells_to_file needs a backed AnnData: anndata.read_h5ad(path, backed='r'); "
             "use embed_cells for data in memory."
         )
-    unknown = set(options) - set(_OPTIONS)
-    if unknown:
-        raise InputError(f"Unknown options {sorted(unknown)}; embed_cells takes {', '.join(_OPTIONS)}.")
+    recipe = CellRecipe.get(recipe, **fields)
     with atomic_path(Path(destination)) as tmp:
         shutil.copyfile(adata.filename, tmp)
         with h5py.File(tmp, "r+") as store:
@@ -190,7 +192,10 @@ def embed_cells_to_file(adata: ad.AnnData, destination, *, key_added: str = "X_t
                 dataset.attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
                 return dataset
 
-            _, used, params = _embed_into(adata, on_disk, **{**_OPTIONS, **options, "key_added": key_added})
+            _, used, params = _embed_into(
+                adata, on_disk, recipe=recipe, genes_key=genes_key, layer=layer, use_raw=use_raw,
+                model=model, chunk_size=chunk_size, key_added=key_added,
+            )  # fmt: skip
             for name, element in (
                 ("obs", adata.obs.assign(**_obs_columns(key_added, used))),
                 ("var", adata.var),
@@ -203,19 +208,20 @@ def embed_cells_to_file(adata: ad.AnnData, destination, *, key_added: str = "X_t
 
 
 def _embed_into(
-    adata, target_for, *, method, genes_key, layer, use_raw, normalize, highly_variable, idf, center,
-    whiten, scale, n_top, model, chunk_size, key_added,
-) -> tuple:  # fmt: skip
+    adata, target_for, *, recipe: CellRecipe, genes_key, layer, use_raw, model, chunk_size, key_added
+):
     """Embeds the cells chunk by chunk into ``target_for(dim)`` (anything sliceable: an array, an
     HDF5 dataset); returns that target, the genes used per cell and the provenance."""
-    if method == "sentence":  # a sentence is embedded as text: gene weights and embeddings do not apply
-        idf = center = whiten = scale = False
-    if highly_variable is None:
-        highly_variable = "highly_variable" in adata.var
-    embeddings, eligible = _gene_embeddings(adata, genes_key, highly_variable)
-    matrix = _expression(adata, layer, use_raw)
-    log_normalize = _decide_normalization(matrix, normalize)
-    if whiten:
+    matrix, names = expression_source(adata, layer=layer, use_raw=use_raw)
+    if use_raw and not names.equals(adata.var_names):
+        raise InputError("use_raw=True needs adata.raw with the same genes as adata (their embeddings).")
+    log_normalize = decide_normalization(matrix, recipe.normalize, adata.n_obs)
+    applied = recipe.applied(
+        has_highly_variable="highly_variable" in adata.var, log_normalize=log_normalize, sentence_model=model
+    )
+    method, idf, scale = applied["method"], applied["idf"], applied["scale"]
+    embeddings, eligible = _gene_embeddings(adata, genes_key, applied["highly_variable"])
+    if applied["whiten"]:
         if eligible.sum() <= embeddings.shape[1]:
             logger.warning(
                 "whiten=True with %d genes for %d dimensions: the cell vectors are the expression "
@@ -223,11 +229,17 @@ def _embed_into(
                 int(eligible.sum()), embeddings.shape[1],
             )  # fmt: skip
         embeddings = _whitened(embeddings, eligible)
-    elif center:
+    elif applied["center"]:
         embeddings = embeddings - embeddings[eligible].mean(axis=0)
         embeddings[~eligible] = 0
     weights = eligible.astype(np.float64)
     mean = None
+    if (idf or scale) and adata.n_obs < MIN_CELLS_FOR_STATISTICS:
+        raise InputError(
+            f"idf and scale weigh genes by statistics over the cells, which {adata.n_obs} cells cannot give "
+            f"(at least {MIN_CELLS_FOR_STATISTICS} are needed): embed these cells together with more cells, "
+            "or pass idf=False, scale=False (recipe='genept-w' has neither)."
+        )
     if idf or scale:
         expressing, gene_mean, sd = _gene_statistics(matrix, adata.n_obs, chunk_size, log_normalize)
         if idf:
@@ -237,10 +249,10 @@ def _embed_into(
             mean = gene_mean.astype(np.float32)
     weights = weights.astype(np.float32)
 
-    top_n = n_top if method == "topn" else 0
+    top_n = applied["n_top"] if method == "topn" else 0
     target = None
     if method == "sentence":
-        chunks = _sentences(adata, matrix, eligible, genes_key, n_top, model, chunk_size)
+        chunks = _sentences(adata, matrix, eligible, genes_key, applied["n_top"], model, chunk_size)
     elif _is_dask(matrix):
         chunks = _weighted_dask(matrix, embeddings, weights, mean, log_normalize, top_n)
     else:
@@ -260,6 +272,12 @@ def _embed_into(
             used[start : start + len(vectors)] = chunk_used
             bar.update(len(vectors))
     empty = used == 0
+    if empty.all():
+        raise InputError(
+            f"None of the {adata.n_obs:,} cells expresses any of the {int(eligible.sum()):,} embedded "
+            "genes, so every vector would be zero: check that layer=/use_raw= hold the expression "
+            f"and read the coverage report in .uns[{genes_key!r}]."
+        )
     if empty.any():
         logger.warning(
             "%d cells express none of the embedded genes; their vectors are zero (obs['%s_empty']).",
@@ -270,21 +288,14 @@ def _embed_into(
     params = {
         **{k: v for k, v in gene_params.items() if k not in ("n_genes", "n_embedded", "n_missing")},
         "textcell_version": version("textcell"),
-        "method": method,
         "genes_key": genes_key,
         "layer": "raw" if use_raw else layer or "",
-        "normalization": "normalize_total(1e4)+log1p" if log_normalize else "as given",
-        "highly_variable": highly_variable,
-        "idf": idf,
-        "center": center or whiten,
-        "whiten": whiten,
-        "scale": scale,
-        "n_top": n_top if method != "weighted" else 0,
+        **applied,
         "n_genes_used": int(eligible.sum()),
         "n_empty_cells": int(empty.sum()),
         "dim": int(target.shape[1]),
-        **({"sentence_model": str(getattr(model, "model_id", model))} if method == "sentence" else {}),
     }
+    params["cell_fingerprint"] = embedding_identity(params)["id"]
     return target, used, params
 
 
@@ -320,54 +331,13 @@ def _gene_embeddings(
     return embeddings, eligible
 
 
-def _expression(adata: ad.AnnData, layer: str | None, use_raw: bool):
-    if not use_raw:
-        return get_matrix(adata, layer)
-    if layer is not None or adata.raw is None or not adata.raw.var_names.equals(adata.var_names):
-        raise InputError("use_raw=True needs adata.raw with the same genes as adata, and no layer.")
-    return adata.raw.X
-
-
-def _row_chunks(matrix, n_obs: int, chunk_size: int) -> Iterator[tuple[int, sparse.csr_matrix]]:
-    """Canonical CSR chunks of rows from dense, sparse, backed or Dask matrices."""
-    in_memory_csr = sparse.issparse(matrix) and matrix.format == "csr" and matrix.has_canonical_format
-    for start in range(0, n_obs, chunk_size):
-        stop = min(n_obs, start + chunk_size)
-        block = _kernels.csr_rows(matrix, start, stop) if in_memory_csr else matrix[start:stop]
-        if hasattr(block, "compute"):
-            block = block.compute()
-        csr = _kernels.as_csr(block)
-        if csr.nnz:
-            if not np.isfinite(csr.data).all():
-                raise InputError("The expression matrix contains NaN or infinite values.")
-            if csr.data.min() < 0:
-                raise InputError(
-                    "The expression values include negatives (scaled data?). Embed cells from "
-                    "counts or log-normalised values: pass layer='counts' or use_raw=True (CLI: --use-raw)."
-                )
-        yield start, csr
-
-
-def _decide_normalization(matrix, normalize: str) -> bool:
-    if normalize != "auto":
-        return normalize == "counts"
-    sample = next(_row_chunks(matrix, min(matrix.shape[0], 2000), 2000), (0, sparse.csr_matrix((0, 0))))[1]
-    counts = bool(sample.nnz) and bool(np.all(sample.data == np.round(sample.data)))
-    logger.info(
-        "Expression looks like %s; %s.",
-        "raw counts" if counts else "normalised values",
-        "normalising to 1e4 counts + log1p" if counts else "using the values as they are",
-    )
-    return counts
-
-
 def _gene_statistics(matrix, n_obs: int, chunk_size: int, log_normalize: bool):
     """Per gene: the cells expressing it, and the mean and standard deviation (ddof 1, as scanpy's
     scale) of its values, log-normalised if ``log_normalize``; one pass over the matrix."""
     n_genes = matrix.shape[1]
     expressing, total, squares = np.zeros(n_genes), np.zeros(n_genes), np.zeros(n_genes)
-    for _, csr in _row_chunks(matrix, n_obs, chunk_size):
-        values = _entry_values(csr, log_normalize)
+    for _, csr in row_chunks(matrix, n_obs, chunk_size):
+        values = entry_values(csr, log_normalize)
         expressing += np.bincount(csr.indices, minlength=n_genes)
         total += np.bincount(csr.indices, weights=values, minlength=n_genes)
         squares += np.bincount(csr.indices, weights=values.astype(np.float64) ** 2, minlength=n_genes)
@@ -400,7 +370,7 @@ def _weighted(matrix, n_obs, embeddings, weights, mean, log_normalize, top_n, ch
     rows = min(chunk_size, n_obs)
     buffer = None if target is not None else np.zeros((rows, embeddings.shape[1]), np.float32)
     values = np.empty(0, dtype=np.float32)
-    for start, csr in _row_chunks(matrix, n_obs, chunk_size):
+    for start, csr in row_chunks(matrix, n_obs, chunk_size):
         if target is not None:
             out = target[start : start + csr.shape[0]]
         else:
@@ -420,7 +390,7 @@ def _weighted_block(csr, embeddings, weights, mean, log_normalize, top_n, out, v
     vector subtracted from every cell that uses any gene. ``values``: float32 scratch space for
     the block's entries.
     """
-    values = _entry_values(csr, log_normalize, values)
+    values = entry_values(csr, log_normalize, values)
     if top_n:
         _kernels.keep_top(csr.indptr, csr.indices, values, weights, top_n)
     used = np.empty(csr.shape[0], dtype=np.int64)
@@ -432,16 +402,6 @@ def _weighted_block(csr, embeddings, weights, mean, log_normalize, top_n, out, v
     if mean is not None and not top_n:
         out[used > 0] -= (weights * mean) @ embeddings
     return used
-
-
-def _entry_values(csr, log_normalize: bool, out: np.ndarray | None = None) -> np.ndarray:
-    """The block's stored values into ``out`` (float32, new if None), log-normalised if
-    ``log_normalize``; always a copy, so that later steps never write into the user's matrix."""
-    out = np.empty(csr.nnz, dtype=np.float32) if out is None else out
-    if log_normalize:
-        return _kernels.log_normalized(csr.indptr, csr.data, TARGET_SUM, out=out)
-    out[:] = csr.data
-    return out
 
 
 def _is_dask(matrix) -> bool:
@@ -468,7 +428,7 @@ def _weighted_dask(matrix, embeddings, weights, mean, log_normalize, top_n):
 
 
 def _checked(block) -> sparse.csr_matrix:
-    return next(_row_chunks(block, block.shape[0], max(block.shape[0], 1)))[1]
+    return next(row_chunks(block, block.shape[0], max(block.shape[0], 1)))[1]
 
 
 def _sentences(adata, matrix, eligible, genes_key, n_top, model, chunk_size):
@@ -484,7 +444,7 @@ def _sentences(adata, matrix, eligible, genes_key, n_top, model, chunk_size):
     )
     eligible = eligible & (symbols != "")
     embedder = get_embedder(model)
-    for start, csr in _row_chunks(matrix, adata.n_obs, chunk_size):
+    for start, csr in row_chunks(matrix, adata.n_obs, chunk_size):
         top = np.full((csr.shape[0], n_top), -1, dtype=np.int64)
         _kernels.top_genes(csr.indptr, csr.indices, csr.data, eligible, n_top, top)
         used = (top >= 0).sum(axis=1)

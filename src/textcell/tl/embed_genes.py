@@ -7,6 +7,7 @@ import os
 import anndata as ad
 import numpy as np
 
+from .._settings import DEFAULT_MODEL
 from ..embed.base import get_embedder
 from ..embed.gene_embeddings import gene_vectors, provenance_of
 from ..genes.corpus import GeneCorpus
@@ -18,7 +19,7 @@ from .resolve_genes import resolve_into
 def embed_genes(
     adata: ad.AnnData,
     *,
-    model="all-MiniLM-L6-v2",
+    model=DEFAULT_MODEL,
     view: str = "card",
     summaries: str | os.PathLike | None = None,
     corpus: GeneCorpus | None = None,

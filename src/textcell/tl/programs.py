@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .._validation import get_matrix
+from .._expression import log_expression
 from ..errors import InputError
 from ..genes.corpus import GeneCorpus
 from ..genes.enrichment import enrichment, go_annotations
@@ -258,7 +258,7 @@ def gene_programs(
     adata.var[key_added] = pd.Categorical(column, categories=names)
     programs = {name: var_names[selected[labels == i]].astype(str) for i, name in enumerate(names)}
 
-    expression = _log_expression(adata, layer)
+    expression, _, _ = log_expression(adata, layer=layer)
     scores = _scores(adata, expression, programs, seed)
     adata.obsm[f"{key_added}_scores"] = scores
     result = {
@@ -326,23 +326,6 @@ def _selected_genes(adata: ad.AnnData, genes, genes_key: str) -> np.ndarray:
             f".uns[{genes_key!r}]['coverage']."
         )
     return selected
-
-
-def _log_expression(adata: ad.AnnData, layer: str | None) -> sparse.csr_matrix:
-    matrix = get_matrix(adata, layer)
-    matrix = sparse.csr_matrix(matrix, dtype=np.float32)
-    if matrix.nnz and matrix.data.min() < 0:
-        raise InputError(
-            "The expression values include negatives (scaled data?); pass layer= with counts or "
-            "log-normalised values."
-        )
-    if matrix.nnz and np.all(matrix.data == np.round(matrix.data)):
-        totals = np.asarray(matrix.sum(axis=1)).ravel()
-        scale = np.divide(1e4, totals, out=np.zeros_like(totals), where=totals > 0)
-        matrix = sparse.diags(scale.astype(np.float32)) @ matrix
-        matrix.data = np.log1p(matrix.data)
-        logger.info("Program scores: counts normalised to 1e4 and log1p'd.")
-    return sparse.csr_matrix(matrix)
 
 
 def _scores(adata, expression, programs: dict, seed: int) -> np.ndarray:

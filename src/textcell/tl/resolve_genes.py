@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anndata as ad
 
-from .._validation import gene_totals
+from .._expression import gene_totals
 from ..genes.ids import GeneResolver, Resolution, default_resolver
 from ._provenance import base_params
 
