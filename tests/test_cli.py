@@ -20,12 +20,16 @@ def test_console_entry_point_runs(tmp_path):
     assert done.stdout.strip() == "AARS1: alanyl-tRNA synthetase 1  [AARS → AARS1 via previous_symbol]"
 
 
-def test_describe_reports_ambiguous_and_missing_genes(capsys):
-    assert main(["genes", "describe", "CD3E", "CD16", "NOTAGENE"]) == 1
-    out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("CD3E (CD3 epsilon subunit")
-    assert out[1] == "CD16: ambiguous, could be FCGR3A, FCGR3B"
-    assert out[2] == "NOTAGENE: not found in the corpus"
+def test_describe_reports_ambiguous_and_missing_genes_on_stderr(capsys):
+    assert main(["genes", "describe", "CD3E", "CD16", "NOTAGENE"]) == 2
+    out, err = capsys.readouterr()
+    assert out.startswith("CD3E (CD3 epsilon subunit")
+    assert len(out.splitlines()) == 1
+    assert err.splitlines() == [
+        "error: CD16 is ambiguous, it could be FCGR3A, FCGR3B; name one of them.",
+        "error: NOTAGENE is not a gene textcell knows "
+        "(symbols, aliases, Ensembl or Entrez IDs; human or mouse).",
+    ]
 
 
 def test_describe_summary_view_with_summaries_file(capsys, refseq_summaries):
@@ -185,12 +189,14 @@ def test_embed_cells_on_a_file_that_is_not_h5ad(tmp_path, capsys):
     assert not (tmp_path / "o.h5ad").exists()
 
 
-def test_embed_cells_defaults_are_the_functions_defaults():
+def test_embed_cells_options_default_to_the_recipe():
+    """No switch given: every option is None, so tl.embed_cells takes the recipe's choice."""
     from textcell.cli import build_parser
 
     args = build_parser().parse_args(["embed-cells", "in.h5ad", "-o", "out.h5ad"])
+    assert args.recipe == "textcell"
+    assert [args.method, args.hvg, args.idf, args.center, args.whiten, args.scale, args.n_top] == [None] * 7
     defaults = textcell.tl.embed_cells.__kwdefaults__
-    flags = {"hvg": "highly_variable", "idf": "idf", "center": "center", "whiten": "whiten", "scale": "scale"}
-    assert {option: getattr(args, flag) for flag, option in flags.items()} == {
-        option: defaults[option] for option in flags.values()
-    }
+    assert defaults["recipe"] == "textcell"
+    fields = ("method", "highly_variable", "idf", "center", "whiten", "scale", "n_top")
+    assert [defaults[name] for name in fields] == [None] * 7

@@ -26,6 +26,7 @@ __all__ = [
     "models",
     "perturb",
     "pl",
+    "recipe",
     "report",
     "settings",
     "tl",

@@ -204,10 +204,12 @@ def _genes_describe(args: argparse.Namespace) -> int:
             via = "" if row["route"] == "symbol" else f"  [{query} → {row['symbol']} via {row['route']}]"
             print(corpus.render([row["entrez"]], view=args.view)[0] + via)
         elif row["route"] == "ambiguous":
-            print(f"{query}: ambiguous, could be {row['candidates'].replace(';', ', ')}")
+            print(f"error: {query} is ambiguous, it could be {row['candidates'].replace(';', ', ')}; "
+                  "name one of them.", file=sys.stderr)  # fmt: skip
         else:
-            print(f"{query}: not found in the corpus")
-    return 0 if len(result.matched) == len(queries) else 1
+            print(f"error: {query} is not a gene textcell knows (symbols, aliases, Ensembl or Entrez IDs; "
+                  "human or mouse).", file=sys.stderr)  # fmt: skip
+    return 0 if len(result.matched) == len(queries) else 2
 
 
 def _genes_resolve(args: argparse.Namespace) -> int:
@@ -330,6 +332,7 @@ def _embed_cells(args: argparse.Namespace) -> int:
             adata, model=args.model, view=args.view, corpus=_corpus(args), key_added=args.genes_key
         )
     options = dict(
+        recipe=args.recipe,
         method=args.method,
         genes_key=args.genes_key,
         layer=args.layer,
@@ -419,7 +422,8 @@ def _bench(args: argparse.Namespace) -> int:
                     args.h5ad.stem, lambda: _read_h5ad(args.h5ad, backed=False), args.label, args.batch
                 )
             )
-        config = cell_bench.default_config() if args.defaults else None
+        sweep = not args.h5ad if args.sweep is None else args.sweep
+        config = None if sweep else cell_bench.default_config()
         results["cells"] = cell_bench.cell_benchmark(datasets, config=config, seeds=range(args.seeds))
     if args.command_1 in ("genes", "all"):
         from .bench.genes import gene_benchmark
@@ -607,10 +611,11 @@ CELL_BENCH_ARGS = (
     _arg("--label", help="obs column with the cell labels of --h5ad"),
     _arg("--batch", help="obs column with donors/batches of --h5ad (held out in label transfer)"),
     _arg("--seeds", type=_positive_int, default=10, help="k-means and Leiden seeds (default 10)"),
-    _arg(
-        "--defaults",
-        action="store_true",
-        help="use textcell's defaults instead of choosing them again on the validation data",
+    _switch(
+        "--sweep",
+        "choose the recipe again on the validation data (a sweep of 64 configurations; default: on "
+        "for the built-in datasets, off with --h5ad, which uses textcell's shipped defaults)",
+        None,
     ),
 )
 GENE_BENCH_ARGS = (
@@ -735,21 +740,27 @@ COMMANDS: tuple[Command, ...] = (
         (
             _arg("h5ad", type=Path, help="AnnData file"),
             _arg("-o", "--output", type=_output_file, required=True, help="h5ad file to write"),
-            _arg("--method", choices=("weighted", "topn", "sentence"), default="weighted"),
+            _arg(
+                "--recipe",
+                default="textcell",
+                help="how cells are embedded: textcell (default; the options below on) or genept-w "
+                "(GenePT-w as published: all of them off); the options below replace its choices",
+            ),
+            _arg(
+                "--method",
+                choices=("weighted", "topn", "sentence"),
+                help="weighted: the expression-weighted average of the genes' vectors (GenePT-w; the "
+                "recipes' choice); topn: the same over each cell's --n-top genes; sentence: the "
+                "symbols of those genes embedded as text (GenePT-s)",
+            ),
             _arg("--layer", help="expression layer instead of X"),
             _arg("--use-raw", action="store_true", help="use .raw.X (same genes as .X)"),
-            _switch(
-                "--hvg", "only var['highly_variable'] genes (default: when that column exists)", default=None
-            ),
-            _switch("--idf", "down-weight ubiquitous genes (default: on)"),
-            _switch(
-                "--center",
-                "subtract the mean gene embedding (default: on); "
-                "GenePT as published: --no-hvg --no-idf --no-center --no-whiten --no-scale",
-            ),
-            _switch("--whiten", "PCA-whiten the used genes' embeddings (default: on)"),
-            _switch("--scale", "average per-gene z-scores instead of values (default: on)"),
-            _arg("--n-top", type=_positive_int, default=100, help="genes per cell for topn / sentence"),
+            _switch("--hvg", "only var['highly_variable'] genes (textcell: when that column exists)", None),
+            _switch("--idf", "down-weight ubiquitous genes (textcell: on)", None),
+            _switch("--center", "subtract the mean gene embedding (textcell: on)", None),
+            _switch("--whiten", "PCA-whiten the used genes' embeddings (textcell: on)", None),
+            _switch("--scale", "average per-gene z-scores instead of values (textcell: on)", None),
+            _arg("--n-top", type=_positive_int, help="genes per cell for topn / sentence (default 100)"),
             _arg("--backed", action="store_true", help="read the file in chunks (large files)"),
             _arg("--genes-key", default="textcell", help="varm key of the gene embeddings"),
             _arg("--key-added", default="X_textcell", help="obsm key of the result"),

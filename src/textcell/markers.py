@@ -206,5 +206,11 @@ def _resolved(table: pd.DataFrame, resolver, species: str) -> pd.DataFrame:
     resolved = resolved.sort_values("weight", ascending=False).drop_duplicates(["cell_type", "gene", "sign"])
     resolved = resolved.sort_values(["cell_type", "sign", "gene"], ascending=[True, False, True])
     resolved = resolved.reset_index(drop=True)
+    if resolved.empty:
+        examples = ", ".join(list(dict.fromkeys(genes))[:5])
+        raise InputError(
+            f"None of the marker genes is a known {species} gene (e.g. {examples}); check the symbols "
+            "and species=."
+        )
     resolved.attrs["unresolved"] = int((table["gene"] == "").sum())
     return resolved

@@ -32,7 +32,7 @@ def report_folder(tmp_path_factory):
         folder / "pbmc68k.h5ad"
     )
     arguments = ["bench", "cells", "--h5ad", str(folder / "pbmc68k.h5ad"), "--label", "bulk_labels"]
-    arguments += ["--batch", "phase", "--defaults", "--seeds", "2", "-o", str(folder / "report")]
+    arguments += ["--batch", "phase", "--seeds", "2", "-o", str(folder / "report")]  # shipped defaults
     assert main(arguments) == 0
     return folder / "report"
 

@@ -6,6 +6,7 @@ from scipy import sparse
 import textcell
 from textcell.embed import RandomEmbedder
 from textcell.errors import InputError
+from textcell.recipe import PRESETS
 
 
 def genept_w_reference(
@@ -60,7 +61,7 @@ def test_weighted_equals_the_dense_genept_reference(kang, options):
     adata = kang.copy()
     textcell.tl.embed_cells(adata, **options)
     has = adata.var["textcell_has_embedding"].to_numpy()
-    chosen = {**textcell.tl.embed_cells.__kwdefaults__, **options}
+    chosen = {**PRESETS["textcell"].to_dict(), **options}
     reference = genept_w_reference(
         adata.X.toarray(), adata.varm["textcell"], has,
         **{name: chosen[name] for name in ("idf", "center", "whiten", "scale")},
@@ -108,7 +109,7 @@ def test_backed_file_streams_into_a_copy_of_itself(kang, tmp_path):
 
     with pytest.raises(InputError, match="backed AnnData"):
         textcell.tl.embed_cells_to_file(kang, tmp_path / "x.h5ad")
-    with pytest.raises(InputError, match="Unknown options"):
+    with pytest.raises(InputError, match=r"Unknown recipe fields \['methd'\]"):
         textcell.tl.embed_cells_to_file(backed, tmp_path / "x.h5ad", methd="topn")
     assert not (tmp_path / "x.h5ad").exists()
 

@@ -87,6 +87,17 @@ class GeneEmbeddings:
         embedder = get_embedder(model, corpus=corpus, view=view)
         matrix, found = gene_vectors(embedder, entrez, corpus=corpus, view=view, cache=cache)
         kept = [e for e, ok in zip(entrez, found, strict=True) if ok]
+        if not kept:
+            unknown = resolution.report.unmatched + list(resolution.report.ambiguous)
+            raise InputError(
+                f"None of the {len(set(genes)):,} genes has an embedding"
+                + (
+                    f" ({len(unknown):,} are not known genes, e.g. {', '.join(unknown[:5])})"
+                    if unknown
+                    else ""
+                )
+                + "; check the identifiers and species=."
+            )
         symbols = [corpus.record(e).symbol for e in kept]
         table_missing = [corpus.record(e).symbol for e, ok in zip(entrez, found, strict=True) if not ok]
         provenance = provenance_of(embedder, corpus=corpus, view=view)
@@ -152,6 +163,8 @@ class GeneEmbeddings:
 
     def most_similar(self, gene: str, k: int = 10, resolver: GeneResolver | None = None) -> pd.DataFrame:
         """The ``k`` genes with the highest cosine similarity to ``gene`` (itself excluded)."""
+        if k < 1:
+            raise InputError(f"k must be at least 1, got {k}.")
         unit = self.normalized()
         query = self.row(gene, resolver)
         scores = unit @ unit[query]

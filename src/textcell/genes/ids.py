@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import GeneIdError
+from ..errors import GeneIdError, InputError
 from .corpus import GeneCorpus
 
 SPECIES = ("auto", "human", "mouse")
@@ -108,6 +108,18 @@ class CoverageReport:
         if self.expression_fraction is not None:
             out["expression_fraction"] = self.expression_fraction
         return out
+
+    @classmethod
+    def from_adata(cls, adata, key: str = "textcell_genes") -> CoverageReport:
+        """The report that :func:`textcell.tl.resolve_genes` (or ``embed_genes``, with its
+        ``key_added``) stored in ``adata.uns[key]``."""
+        entry = adata.uns.get(key)
+        if not isinstance(entry, Mapping) or "coverage" not in entry:
+            raise InputError(
+                f"No coverage report in .uns[{key!r}]; run textcell.tl.resolve_genes (or "
+                "textcell.tl.embed_genes) first, or pass the key it wrote."
+            )
+        return cls.from_dict(entry["coverage"])
 
     @classmethod
     def from_dict(cls, data: Mapping) -> CoverageReport:

@@ -174,9 +174,14 @@ def _groups(adata: ad.AnnData, groupby: str) -> pd.Categorical:
             f"obs[{groupby!r}] not found; cluster first (e.g. scanpy.tl.leiden) or pass the column "
             f"holding the groups. obs columns: {list(adata.obs.columns)}."
         )
-    groups = pd.Categorical(adata.obs[groupby].astype(str))
-    if groups.isna().any():
+    if adata.obs[groupby].isna().any():
         raise InputError(f"obs[{groupby!r}] has missing values; every cell needs a group.")
+    groups = pd.Categorical(adata.obs[groupby].astype(str))
+    if len(groups.categories) < 2:
+        raise InputError(
+            f"obs[{groupby!r}] has a single group ({groups.categories[0]!r}); annotation compares groups "
+            "with each other: cluster the cells first (CLI: --groupby leiden) or pass a column with groups."
+        )
     return groups
 
 

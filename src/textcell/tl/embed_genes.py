@@ -10,6 +10,7 @@ import numpy as np
 from .._settings import DEFAULT_MODEL
 from ..embed.base import get_embedder
 from ..embed.gene_embeddings import gene_vectors, provenance_of
+from ..errors import GeneIdError
 from ..genes.corpus import GeneCorpus
 from ..genes.ids import GeneResolver
 from ._provenance import base_params
@@ -68,6 +69,12 @@ def embed_genes(
     result = resolve_into(
         adata, resolver=GeneResolver(corpus), species=species, layer=layer, key_added=key_added
     )
+    if len(result.matched) == 0:
+        examples = ", ".join(map(str, adata.var_names[:3]))
+        raise GeneIdError(
+            f"None of the {adata.n_vars:,} var_names is a gene identifier textcell resolves (e.g. "
+            f"{examples}): put gene symbols, Ensembl or Entrez IDs in var_names (or a symbol column in var)."
+        )
     embedder = get_embedder(model, corpus=corpus, view=view)
     entrez = list(dict.fromkeys(result.matched))
     vectors, found = gene_vectors(embedder, entrez, corpus=corpus, view=view, cache=cache)

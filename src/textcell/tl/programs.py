@@ -237,6 +237,8 @@ def gene_programs(
     """
     if min_size < 2:
         raise InputError("min_size must be at least 2.")
+    if groupby is not None and groupby not in adata.obs:
+        raise InputError(f"groupby={groupby!r} is not an obs column; columns: {list(adata.obs.columns)}.")
     adata = adata.copy() if copy else adata
     selected = _selected_genes(adata, genes, genes_key)
     gene_params = dict(adata.uns.get(genes_key, {}).get("params", {}))
