@@ -17,7 +17,10 @@ from textcell.genes import CoverageReport
         ("TP53", "TP53", "symbol"),
         ("tp53", "TP53", "symbol_case"),
         ("HER2", "ERBB2", "synonym"),
-        ("MT-ND3", "ND3", "synonym"),
+        ("MT-ND3", "ND3", "symbol"),
+        ("MT-TF", "TRNF", "symbol"),
+        ("ENSG00000210082", "RNR2", "ensembl"),
+        ("ENSG00000143384", "MCL1", "ensembl_protein_coding"),
         ("HBD", "HBD", "symbol"),
     ],
 )
