@@ -233,3 +233,32 @@ def test_pbmc_3tech_under_ensembl_ids_loses_no_coverage(shared_data):
         with_column["expression_fraction"] >= by_symbol["expression_fraction"] > alone["expression_fraction"]
     )
     assert with_column["routes"]["var_symbol"] > 100
+
+
+@pytest.mark.slow
+def test_annotate_on_ensembl_names_reads_the_symbol_column(corpus, resolver):
+    """pbmc68k under Ensembl IDs (each gene's lowest one, as in a 10x file) with its symbols in
+    raw.var['gene_symbols'] is annotated exactly as under its symbols; without the column, the
+    IDs NCBI shares between two protein-coding genes (DAXX's, with SMIM40) would be lost."""
+    pbmc = textcell.datasets.pbmc68k_reduced()
+    table = resolver.resolve(pbmc.raw.var_names, species="human").table
+    ensembl = [
+        min(corpus.record(e).ensembl) if e and corpus.record(e).ensembl else q
+        for q, e in table["entrez"].items()
+    ]
+    raw_var = pd.DataFrame({"gene_symbols": pbmc.raw.var_names.to_numpy()}, index=ensembl)
+    renamed = pbmc.copy()
+    renamed.raw = ad.AnnData(pbmc.raw.X, obs=pbmc.obs[[]], var=raw_var)
+    alone = resolver.resolve(ensembl, species="human").table
+    lost = raw_var.loc[(alone["route"] == "ambiguous") & alone.index.str.startswith("ENSG"), "gene_symbols"]
+    print("ambiguous without the symbol column:", dict(lost))
+    assert len(lost) >= 2
+    with_column = resolver.resolve(ensembl, species="human", symbols=raw_var["gene_symbols"]).table
+    assert set(with_column.loc[lost.index, "route"]) == {"var_symbol"}
+    assert with_column.loc[lost.index, "symbol"].tolist() == table.loc[lost, "symbol"].tolist()
+
+    columns = ["textcell_annotation", "textcell_annotation_status"]
+    by_symbol = textcell.tl.annotate(pbmc, groupby="bulk_labels", use_raw=True, copy=True).obs[columns]
+    by_ensembl = textcell.tl.annotate(renamed, groupby="bulk_labels", use_raw=True, copy=True).obs[columns]
+    pd.testing.assert_frame_equal(by_ensembl, by_symbol)
+    assert (by_symbol["textcell_annotation_status"] == "verified").any()
