@@ -66,11 +66,11 @@ def test_nan_expression_fails_clearly():
 
 
 def test_backed_file_gives_the_same_coverage_in_chunks(shared_data, monkeypatch):
-    from textcell import _validation
+    from textcell import _expression
 
     path = shared_data / "cells" / "pbmc_3tech.h5ad"
     in_memory = textcell.tl.resolve_genes(ad.read_h5ad(path), copy=True).uns["textcell_genes"]
-    monkeypatch.setattr(_validation, "CHUNK_ROWS", 300)
+    monkeypatch.setattr(_expression, "CHUNK_ROWS", 300)
     backed = ad.read_h5ad(path, backed="r")
     textcell.tl.resolve_genes(backed)
     coverage = backed.uns["textcell_genes"]["coverage"]
