@@ -17,7 +17,10 @@ from textcell.genes import CoverageReport
         ("TP53", "TP53", "symbol"),
         ("tp53", "TP53", "symbol_case"),
         ("HER2", "ERBB2", "synonym"),
-        ("MT-ND3", "ND3", "synonym"),
+        ("MT-ND3", "ND3", "symbol"),
+        ("MT-TF", "TRNF", "symbol"),
+        ("ENSG00000210082", "RNR2", "ensembl"),
+        ("ENSG00000143384", "MCL1", "ensembl_protein_coding"),
         ("HBD", "HBD", "symbol"),
     ],
 )
@@ -110,3 +113,132 @@ def test_pbmc_3tech_coverage_of_total_counts(resolver, shared_data):
     print(report)
     assert report.species == "human"
     assert report.expression_fraction >= 0.95
+
+
+# ---------------------------------------------------------------- Ensembl IDs on real data
+def test_ensembl_id_of_one_protein_coding_gene_and_a_loc_or_antisense_record(resolver):
+    # WNT3's ID is also NCBI's link for LOC101929777, MCL1's for the antisense ADAMTSL4-AS1,
+    # FNTB's for the CHURC1-FNTB readthrough; DAXX's is shared with the protein-coding SMIM40.
+    ids = ["ENSG00000108379", "ENSG00000143384", "ENSG00000257365", "ENSG00000204209"]
+    result = resolver.resolve(ids, species="human")
+    table = result.table
+    assert table.loc[ids[:3], "symbol"].tolist() == ["WNT3", "MCL1", "FNTB"]
+    assert set(table.loc[ids[:3], "route"]) == {"ensembl_protein_coding"}
+    assert table.loc["ENSG00000204209", "route"] == "ambiguous"
+    assert result.report.ambiguous == {"ENSG00000204209": ["DAXX", "SMIM40"]}
+    assert result.report.routes == {"ensembl_protein_coding": 3}
+    assert "ensembl_protein_coding" in str(result.report)
+
+
+def test_mitochondrial_table_agrees_with_the_corpus(corpus):
+    from textcell.genes.ids import MITOCHONDRIAL_GENES
+
+    on_mt = {
+        e for e, c in zip(corpus.columns["entrez"], corpus.columns["chromosome"], strict=True) if c == "MT"
+    }
+    assert {entrez for _, entrez, _ in MITOCHONDRIAL_GENES} == on_mt
+    assert len(MITOCHONDRIAL_GENES) == 37
+    for symbol, entrez, ensembl in MITOCHONDRIAL_GENES:
+        record = corpus.record(entrez)
+        # HGNC's MT-CO1 is NCBI's COX1 (alias MTCO1); tRNAs MT-TF are NCBI's TRNF
+        assert symbol.removeprefix("MT-").replace("-", "") in {
+            record.symbol.replace("TRN", "T").replace("COX", "CO").replace("CYTB", "CYB"),
+            *(a.removeprefix("MT") for a in record.aliases),
+        }
+        # where NCBI links an Ensembl gene, it is the table's (the 13 protein-coding genes)
+        assert set(record.ensembl) <= {ensembl}
+    assert sum(bool(corpus.record(e).ensembl) for _, e, _ in MITOCHONDRIAL_GENES) == 13
+
+
+def test_mitochondrial_genes_resolve_by_hgnc_symbol_and_ensembl_id(resolver):
+    from textcell.genes.ids import MITOCHONDRIAL_GENES
+
+    symbols = [s for s, _, _ in MITOCHONDRIAL_GENES]
+    ensembl = [f"{e}.1" for _, _, e in MITOCHONDRIAL_GENES]
+    by_symbol = resolver.resolve(symbols, species="human")
+    by_ensembl = resolver.resolve(ensembl, species="human")
+    assert by_symbol.report.routes == {"symbol": 37}
+    assert by_ensembl.report.routes == {"ensembl": 37}
+    expected = [e for _, e, _ in MITOCHONDRIAL_GENES]
+    assert by_symbol.table["entrez"].tolist() == expected
+    assert by_ensembl.table["entrez"].tolist() == expected
+    # NCBI ties MT-TS1's Ensembl ID to MIR12136 as well; the mitochondrial table decides
+    assert by_ensembl.table.loc["ENSG00000210151.1", "symbol"] == "TRNS1"
+
+
+def test_mitochondrial_ids_match_ensembl_gene_table(shared_data):
+    import pandas as pd
+
+    from textcell.genes.ids import MITOCHONDRIAL_GENES
+
+    ensembl = pd.read_csv(shared_data / "genes" / "tasks" / "gene_types.csv.gz")
+    ensembl = ensembl[ensembl["symbol"].str.startswith("MT-", na=False)].set_index("symbol")["ensembl_id"]
+    assert dict(ensembl) == {s: e for s, _, e in MITOCHONDRIAL_GENES}
+
+
+def test_protein_coding_rule_against_ensembl_own_names(resolver, shared_data):
+    """How often the rule picks the gene Ensembl itself names (Geneformer's Ensembl table)."""
+    import pandas as pd
+
+    table = pd.read_csv(shared_data / "genes" / "tasks" / "gene_types.csv.gz")
+    names = table.drop_duplicates("ensembl_id").set_index("ensembl_id")["symbol"]
+    shared = [e for e, hits in resolver._ensembl.items() if len(hits) > 1]
+    alone = resolver.resolve(shared, species="human").table
+    decided = alone[alone["route"] == "ensembl_protein_coding"]
+    named = decided[decided.index.isin(names.index)]
+    truth = resolver.resolve(list(dict.fromkeys(names[named.index])), species="human").table
+    agree = truth.loc[names[named.index], "entrez"].to_numpy() == named["entrez"].to_numpy()
+    print(
+        f"rule decides {len(decided)} of {len(shared)} shared IDs; Ensembl agrees {agree.sum()}/{len(named)}"
+    )
+    assert len(named) >= 100
+    assert agree.mean() >= 0.9
+
+
+# ---------------------------------------------------------------- symbols given alongside IDs
+def test_symbols_settle_unmatched_and_ambiguous_ids(resolver):
+    ids = [
+        "ENSG00000141510",  # TP53: resolves on its own, its symbol is not consulted
+        "ENSG00000170919",  # TPT1-AS1: an Ensembl ID the corpus has no link for
+        "ENSG00000204209",  # DAXX / SMIM40
+        "ENSG00000178882",  # RFLNA / ZNF664-RFLNA; the file still says FAM101A
+        "ENSG00000143384",  # MCL1 / ADAMTSL4-AS1, no symbol given
+        "ENSG00000206206",  # DAXX / SMIM40, and a symbol naming neither
+        "ENSG00000257764",  # a clone-named lncRNA the corpus does not know
+        "ENSG00000999999",  # unknown, with a symbol NCBI gives two genes
+    ]
+    symbols = ["WRONG", "TPT1-AS1", "DAXX", "FAM101A", None, "CD3E", "AC020656.1", "CD16"]
+    result = resolver.resolve(ids, species="human", symbols=symbols, symbol_column="var['symbol']")
+    table = result.table
+    assert table["route"].tolist() == [
+        "ensembl",
+        "var_symbol",
+        "var_symbol",
+        "var_symbol",
+        "ensembl_protein_coding",
+        "ambiguous",
+        "unmatched",
+        "ambiguous",
+    ]
+    assert table["symbol"].tolist()[:5] == ["TP53", "TPT1-AS1", "DAXX", "RFLNA", "MCL1"]
+    assert result.report.ambiguous == {
+        "ENSG00000206206": ["DAXX", "SMIM40"],
+        "ENSG00000999999": ["FCGR3A", "FCGR3B"],
+    }
+    assert result.report.routes == {"ensembl": 1, "ensembl_protein_coding": 1, "var_symbol": 3}
+    assert result.report.symbol_column == "var['symbol']"
+    assert "var_symbol" in str(result.report)
+    assert "var['symbol']" in str(result.report)
+    assert CoverageReport.from_dict(result.report.to_dict()) == result.report
+
+
+def test_symbols_must_match_the_identifiers(resolver):
+    with pytest.raises(GeneIdError, match="2 symbols for 3 identifiers"):
+        resolver.resolve(["CD3E", "MS4A1", "CD19"], symbols=["CD3E", "MS4A1"])
+
+
+def test_symbol_column_shown_even_when_it_resolved_nothing(resolver):
+    report = resolver.resolve(["ENSG00000141510"], symbols=["TP53"], symbol_column="var['gene_name']").report
+    assert report.routes == {"ensembl": 1}
+    assert "var_symbol" in str(report)
+    assert "var['gene_name']" in str(report)

@@ -26,6 +26,7 @@ from ..annotation.verify import Decision, decide
 from ..errors import InputError
 from ..markers import load_markers
 from ..recipe import identity_of, require_same
+from .resolve_genes import symbol_fallback
 
 logger = logging.getLogger("textcell")
 SOURCE_ORDER = ("markers", "reference", "text", "chat")
@@ -188,7 +189,8 @@ def _groups(adata: ad.AnnData, groupby: str) -> pd.Categorical:
 def _expression(adata, layer, use_raw, resolver, species) -> tuple[sparse.csr_matrix, np.ndarray]:
     """Log-normalised CSR expression and the official symbol of each of its genes."""
     matrix, names, _ = log_expression(adata, layer=layer, use_raw=use_raw)
-    resolved = resolver.resolve(list(names), species=species).table["symbol"]
+    var = adata.raw.var if use_raw else adata.var
+    resolved = resolver.resolve(list(names), species=species, **symbol_fallback(var)).table["symbol"]
     symbols = np.where(resolved.to_numpy() != "", resolved.to_numpy(), np.asarray(names))
     return matrix, symbols.astype(str)
 
