@@ -135,8 +135,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _annotate(args: argparse.Namespace) -> int:
     from . import tl
+    from ._progress import timed
 
-    adata = _read_h5ad(args.h5ad, backed=False)
+    with timed("reading the file"):
+        adata = _read_h5ad(args.h5ad, backed=False)
     if args.groupby not in adata.obs:
         if args.groupby != "leiden":
             raise InputError(f"obs[{args.groupby!r}] not found; cluster first or pass --groupby leiden.")
@@ -149,16 +151,19 @@ def _annotate(args: argparse.Namespace) -> int:
         from .annotation.chat import ChatProposer
 
         chat = ChatProposer(args.chat_model, base_url=args.chat_base_url, max_retries=args.chat_retries)
-    tl.annotate(
-        adata, groupby=args.groupby, markers=args.markers, tissue=args.tissue, species=args.species,
-        marker_path=args.marker_file, layer=args.layer, use_raw=args.use_raw, chat=chat,
-        key_added=args.key_added,
-    )  # fmt: skip
+    with timed("annotation (markers, statistics, candidates, verification)"):
+        tl.annotate(
+            adata, groupby=args.groupby, markers=args.markers, tissue=args.tissue, species=args.species,
+            marker_path=args.marker_file, layer=args.layer, use_raw=args.use_raw, chat=chat,
+            key_added=args.key_added,
+        )  # fmt: skip
     _print_annotation(adata, args.key_added)
     if args.output:
-        _write_h5ad(adata, args.output)
+        with timed("writing the h5ad file"):
+            _write_h5ad(adata, args.output)
     if args.report:
-        _write_report(adata, args.report, args.key_added)
+        with timed("writing the report"):
+            _write_report(adata, args.report, args.key_added)
     return 0
 
 

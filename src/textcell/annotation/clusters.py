@@ -5,6 +5,7 @@ from __future__ import annotations
 import anndata as ad
 
 from .._expression import log_expression
+from .._progress import timed
 
 
 def standard_clusters(
@@ -23,14 +24,18 @@ def standard_clusters(
     changed."""
     import scanpy as sc
 
-    work = ad.AnnData(log_expression(adata, layer=layer, use_raw=use_raw)[0])
-    sc.pp.highly_variable_genes(work, flavor="seurat", n_top_genes=min(2000, work.n_vars // 2))
-    work = work[:, work.var["highly_variable"].to_numpy()].copy()
-    sc.pp.scale(work, max_value=10)
-    sc.pp.pca(work, n_comps=min(50, min(work.shape) - 1), random_state=seed)
-    sc.pp.neighbors(work, random_state=seed)
-    sc.tl.leiden(work, resolution=resolution, flavor="igraph", n_iterations=2, random_state=seed)
+    with timed("clustering: normalisation, highly variable genes, PCA"):
+        work = ad.AnnData(log_expression(adata, layer=layer, use_raw=use_raw)[0])
+        sc.pp.highly_variable_genes(work, flavor="seurat", n_top_genes=min(2000, work.n_vars // 2))
+        work = work[:, work.var["highly_variable"].to_numpy()].copy()
+        sc.pp.scale(work, max_value=10)
+        sc.pp.pca(work, n_comps=min(50, min(work.shape) - 1), random_state=seed)
+    with timed("clustering: neighbour graph"):
+        sc.pp.neighbors(work, random_state=seed)
+    with timed("clustering: Leiden"):
+        sc.tl.leiden(work, resolution=resolution, flavor="igraph", n_iterations=2, random_state=seed)
     adata.obs[key_added] = work.obs["leiden"].to_numpy()
     if "X_umap" not in adata.obsm:
-        sc.tl.umap(work, random_state=seed)
+        with timed("clustering: UMAP"):
+            sc.tl.umap(work, random_state=seed)
         adata.obsm["X_umap"] = work.obsm["X_umap"]

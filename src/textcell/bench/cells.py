@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import sparse
 
 from .._expression import log_expression
-from .._progress import progress
+from .._progress import progress, timed
 from .._settings import DEFAULT_MODEL
 from ..datasets import pbmc68k_reduced, shared_file
 from ..errors import InputError
@@ -272,16 +272,17 @@ def _benchmark_one(dataset: CellDataset, config: dict, seeds) -> dict:
     for key in (dataset.label, dataset.batch):
         if key is not None and key not in adata.obs:
             raise InputError(f"{dataset.name}: obs has no column {key!r}; columns: {list(adata.obs)}.")
-    adata = prepare(adata)
+    with timed(f"{dataset.name}: normalisation and highly variable genes"):
+        adata = prepare(adata)
     labels = adata.obs[dataset.label].astype(str).to_numpy()
     batches = adata.obs[dataset.batch].astype(str).to_numpy() if dataset.batch else None
     logger.info("%s: %d cells × %d genes", dataset.name, adata.n_obs, adata.n_vars)
-    evaluated = {
-        name: evaluate(embedding, labels, batches, seeds=seeds)
-        for name, embedding in progress(
-            embeddings_for(adata, config).items(), desc=dataset.name, unit="embedding"
-        )
-    }
+    with timed(f"{dataset.name}: PCA, GenePT-w, textcell and random-gene embeddings"):
+        embeddings = embeddings_for(adata, config)
+    evaluated = {}
+    for name, embedding in progress(embeddings.items(), desc=dataset.name, unit="embedding"):
+        with timed(f"{dataset.name}: metrics of {name}"):
+            evaluated[name] = evaluate(embedding, labels, batches, seeds=seeds)
     return {
         "label": dataset.label,
         "batch": dataset.batch,
