@@ -1,4 +1,4 @@
-"""The ``textcell`` command line: one table of subcommands mirroring the Python API."""
+"""The textcell command line: one table of subcommands mirroring the Python API."""
 
 from __future__ import annotations
 
@@ -1003,8 +1003,22 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
+GROUPS = {
+    ("genes",): "gene knowledge: describe genes, resolve a file's gene IDs, find similar genes",
+    ("corpus",): "the bundled gene corpus: versions, RefSeq summaries from NCBI, rebuilding it",
+    ("cache",): "the on-disk cache of text embeddings: what it holds, clearing it",
+    ("bench",): "benchmarks against real baselines (PCA, random genes, GenePT): report folders",
+    ("perturb",): "perturbation responses: fit a model, predict conditions, evaluate on real screens",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="textcell", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="textcell",
+        description="What language models know about genes, for single-cell RNA-seq: gene texts and "
+        "embeddings, GenePT cell embeddings, annotation proved by marker genes, benchmarks.",
+        epilog="`textcell COMMAND --help` explains a command; `-v` shows where the time goes.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     groups: dict[tuple[str, ...], argparse._SubParsersAction] = {
@@ -1014,7 +1028,8 @@ def build_parser() -> argparse.ArgumentParser:
         for depth in range(1, len(command.path)):
             prefix = command.path[:depth]
             if prefix not in groups:
-                sub = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} commands")
+                about = GROUPS.get(prefix, f"{prefix[-1]} commands")
+                sub = groups[prefix[:-1]].add_parser(prefix[-1], help=about, description=about)
                 groups[prefix] = sub.add_subparsers(dest=f"command_{depth}", required=True, metavar="COMMAND")
         sub = groups[command.path[:-1]].add_parser(
             command.path[-1], help=command.help, description=command.help

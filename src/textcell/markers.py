@@ -91,7 +91,8 @@ def _resource_file(name: str, path) -> str:
         return root / "markers" / filename
     raise InputError(
         f"{name}'s marker table is not shipped with textcell (its licence does not allow it). "
-        f"Download it from {url} and pass path=..., or put it at <shared data>/markers/{filename}."
+        f"Download it from {url} and pass it (Python: path=...; command line: --marker-file), "
+        f"or put it at <shared data>/markers/{filename}."
     )
 
 
