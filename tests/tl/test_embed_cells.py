@@ -239,10 +239,27 @@ def test_results_survive_h5ad(kang, tmp_path):
 
 def test_whitening_keeps_only_the_axes_the_used_genes_span(kang):
     adata = kang.copy()
+    used = np.flatnonzero(adata.var["textcell_has_embedding"].to_numpy())[:100]
+    chosen = np.zeros(adata.n_vars, dtype=bool)
+    chosen[used] = True
+    adata.var["highly_variable"] = chosen
+    rng = np.random.default_rng(0)  # 100 gene vectors in a 20-dimensional subspace of the 64 dimensions
+    adata.varm["textcell"][used] = rng.normal(size=(100, 20)) @ rng.normal(size=(20, 64))
+    textcell.tl.embed_cells(adata, highly_variable=True, whiten=True, scale=True)
+    assert adata.obsm["X_textcell"].shape == (adata.n_obs, 20)
+    params = adata.uns["X_textcell"]["params"]
+    assert (params["whiten"], params["scale"], params["center"], params["dim"]) == (True, True, True, 20)
+
+
+def test_fewer_genes_than_dimensions_are_centred_not_whitened(kang, caplog):
+    """Whitened, 30 genes in 64 dimensions would be the expression merely rotated: the text would
+    not matter at all (random gene vectors would give the same cells)."""
+    adata = kang.copy()
     few = np.zeros(adata.n_vars, dtype=bool)
     few[np.flatnonzero(adata.var["textcell_has_embedding"].to_numpy())[:30]] = True
     adata.var["highly_variable"] = few
-    textcell.tl.embed_cells(adata, highly_variable=True, whiten=True, scale=True)
-    assert adata.obsm["X_textcell"].shape == (adata.n_obs, 29)  # 30 centred genes span 29 axes
+    with caplog.at_level("WARNING", logger="textcell"):
+        textcell.tl.embed_cells(adata, highly_variable=True)
+    assert "Not whitening: 30 genes for 64 dimensions" in caplog.text
     params = adata.uns["X_textcell"]["params"]
-    assert (params["whiten"], params["scale"], params["center"], params["dim"]) == (True, True, True, 29)
+    assert (params["whiten"], params["center"], params["dim"]) == (False, True, 64)

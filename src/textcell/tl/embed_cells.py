@@ -90,7 +90,8 @@ def embed_cells(
         vectors may have fewer dimensions than the gene vectors). Text vectors share a few
         dominant directions (gene descriptions look alike); whitened, they spread the cells out
         as much as independent vectors would while similar genes stay similar. Implies ``center``.
-        With fewer used genes than dimensions, whitening only rotates the expression values.
+        With no more used genes than dimensions, whitening would only rotate the expression values:
+        the vectors are then centred instead, with a warning (``params['whiten']`` says which).
     scale
         Average per-gene z-scores of the (log-normalised) values instead of the values, as
         ``scanpy.pp.scale`` does before PCA (without clipping): each gene counts by how unusual
@@ -221,13 +222,15 @@ def _embed_into(
     )
     method, idf, scale = applied["method"], applied["idf"], applied["scale"]
     embeddings, eligible = _gene_embeddings(adata, genes_key, applied["highly_variable"])
+    if applied["whiten"] and eligible.sum() <= embeddings.shape[1]:
+        logger.warning(
+            "Not whitening: %d genes for %d dimensions would leave the expression values merely "
+            "rotated, with nothing of the text; the gene vectors are centred instead. Use more genes "
+            "(highly_variable=False) to whiten.",
+            int(eligible.sum()), embeddings.shape[1],
+        )  # fmt: skip
+        applied["whiten"] = False
     if applied["whiten"]:
-        if eligible.sum() <= embeddings.shape[1]:
-            logger.warning(
-                "whiten=True with %d genes for %d dimensions: the cell vectors are the expression "
-                "values rotated, with nothing of the text left; use more genes (highly_variable=False).",
-                int(eligible.sum()), embeddings.shape[1],
-            )  # fmt: skip
         embeddings = _whitened(embeddings, eligible)
     elif applied["center"]:
         embeddings = embeddings - embeddings[eligible].mean(axis=0)
