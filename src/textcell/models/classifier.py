@@ -7,7 +7,7 @@ import logging
 import anndata as ad
 import numpy as np
 
-from .._torch import torch_threads
+from .._torch import require_torch, torch_threads
 from ..errors import InputError
 from ..recipe import identity_of, require_same
 from .base import FittedModel
@@ -243,8 +243,7 @@ class CellClassifier(FittedModel):
         classifier.use_rep, classifier.labels_key = metadata["use_rep"], metadata["labels_key"]
         classifier.history = metadata["history"]
         if classifier.model == "mlp":
-            import torch
-
+            torch = require_torch()
             network = classifier._make_network(len(classifier._mean))
             network.load_state_dict({k: torch.from_numpy(v) for k, v in classifier._weights.items()})
             network.eval()
