@@ -175,10 +175,12 @@ def test_embed_cells_embeds_genes_first_when_needed(tmp_path, capsys, backed):
     assert main([*command, *(["--backed"] if backed else [])]) == 2
     assert "--use-raw" in capsys.readouterr().err  # X is scaled here
     assert main([*command, "--use-raw", *(["--backed"] if backed else [])]) == 0
-    # its 304 highly variable genes, whitened, span 303 axes
-    assert "Embedded 700 cells (weighted, 303-d, 304 genes" in capsys.readouterr().out
+    # its 304 highly variable genes are too few to whiten 384-d vectors: centred instead
+    printed = capsys.readouterr()
+    assert "Embedded 700 cells (weighted, 384-d, 304 genes" in printed.out
+    assert "Not whitening: 304 genes for 384 dimensions" in printed.err
     out = ad.read_h5ad(tmp_path / "o.h5ad")
-    assert out.obsm["X_textcell"].shape == (700, 303)
+    assert out.obsm["X_textcell"].shape == (700, 384)
     assert out.uns["X_textcell"]["params"]["layer"] == "raw"
 
 
