@@ -99,9 +99,10 @@ def annotate(
 
     Returns
     -------
-    ``None``, or a copy when ``copy=True``. :meth:`AnnotationResult.from_adata
-    <textcell.annotation.AnnotationResult.from_adata>` gives the result as an object (tables,
-    dot plot).
+    AnnData or None
+        ``None``, or a copy when ``copy=True``. :meth:`AnnotationResult.from_adata
+        <textcell.annotation.AnnotationResult.from_adata>` gives the result as an object (tables,
+        dot plot).
     """
     from ..genes import GeneCorpus, GeneResolver
 
