@@ -200,7 +200,8 @@ def _top_genes(expression, symbols, groups: pd.Categorical, n_genes: int) -> dic
     """Each group's ``n_genes`` best marker genes by scanpy's Wilcoxon test (positive ones only)."""
     import scanpy as sc
 
-    work = ad.AnnData(expression, obs=pd.DataFrame({"group": groups}))
+    cells = pd.Index(np.arange(len(groups)).astype(str))  # str names: anndata warns on a RangeIndex
+    work = ad.AnnData(expression, obs=pd.DataFrame({"group": groups}, index=cells))
     work.var_names = pd.Index(symbols)
     work.var_names_make_unique()
     work.uns["log1p"] = {"base": None}
