@@ -11,7 +11,7 @@ seed or per fold, so that the caller reports a mean with its spread (:mod:`.stat
 - :func:`label_silhouette`: silhouette width of the labels, rescaled to [0, 1].
 - :func:`label_transfer`: kNN (k = 15) and logistic regression trained on all groups but one
   (donor, batch) and scored on the held-out group; without groups, stratified 5-fold.
-- :func:`batch_silhouette`: scib's batch ASW: per label, 1 − |silhouette of the batch labels|,
+- :func:`batch_silhouette`: scib's batch ASW: per label, 1 − ``|silhouette|`` of the batch labels,
   averaged over cells and then over labels (1 = batches mixed, 0 = separated).
 - :func:`ilisi`: iLISI with a plain k-nearest-neighbour set (k = 30, uniform weights, not scib's
   perplexity-weighted kernel): the inverse Simpson index of batch labels among each cell's

@@ -26,6 +26,8 @@ GENE_TYPE_WORDS = {
 
 @dataclass(frozen=True)
 class View:
+    """A named, versioned way of rendering a gene record as text; its ``id`` is ``name@version``."""
+
     name: str
     version: int
     description: str

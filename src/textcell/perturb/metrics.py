@@ -28,7 +28,7 @@ HIGHER_IS_BETTER = {
 
 
 def top_de_genes(perturbed: np.ndarray, control: np.ndarray, n: int = 20) -> np.ndarray:
-    """Column indices of the ``n`` genes with the largest |Welch t| between the two cell sets."""
+    """Column indices of the ``n`` genes with the largest ``|Welch t|`` between the two cell sets."""
     mean_p, mean_c = perturbed.mean(0), control.mean(0)
     var_p = perturbed.var(0, ddof=1) if len(perturbed) > 1 else np.zeros_like(mean_p)
     var_c = control.var(0, ddof=1) if len(control) > 1 else np.zeros_like(mean_c)

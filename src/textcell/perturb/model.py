@@ -66,6 +66,8 @@ class PerturbationModel:
     cache
         Use the on-disk vector cache.
 
+    Notes
+    -----
     Condition labels are ``control``, a gene ``A`` or a combination ``A+B``; genes go through
     :class:`~textcell.genes.GeneResolver`, so renamed symbols (MARCH8 → MARCHF8) keep their
     cells and a label naming no known gene stops with an error.

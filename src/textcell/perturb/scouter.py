@@ -31,6 +31,8 @@ logger = logging.getLogger("textcell")
 
 @dataclass(frozen=True)
 class ScouterConfig:
+    """Options of the Scouter-style network: layer sizes, loss, optimiser, early stopping, sampling."""
+
     hidden: int = 256
     latent: int = 64
     perturbation_hidden: int = 128

@@ -99,9 +99,10 @@ def annotate(
 
     Returns
     -------
-    ``None``, or a copy when ``copy=True``. :meth:`AnnotationResult.from_adata
-    <textcell.annotation.AnnotationResult.from_adata>` gives the result as an object (tables,
-    dot plot).
+    AnnData or None
+        ``None``, or a copy when ``copy=True``. :meth:`AnnotationResult.from_adata
+        <textcell.annotation.AnnotationResult.from_adata>` gives the result as an object (tables,
+        dot plot).
     """
     from ..genes import GeneCorpus, GeneResolver
 
@@ -199,7 +200,8 @@ def _top_genes(expression, symbols, groups: pd.Categorical, n_genes: int) -> dic
     """Each group's ``n_genes`` best marker genes by scanpy's Wilcoxon test (positive ones only)."""
     import scanpy as sc
 
-    work = ad.AnnData(expression, obs=pd.DataFrame({"group": groups}))
+    cells = pd.Index(np.arange(len(groups)).astype(str))  # str names: anndata warns on a RangeIndex
+    work = ad.AnnData(expression, obs=pd.DataFrame({"group": groups}, index=cells))
     work.var_names = pd.Index(symbols)
     work.var_names_make_unique()
     work.uns["log1p"] = {"base": None}
