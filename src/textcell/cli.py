@@ -278,10 +278,9 @@ def _embed_genes(args: argparse.Namespace) -> int:
 
 def _write_h5ad(adata, path: Path) -> None:
     """Write ``adata``; the file appears under its name only once complete."""
-    from ._io import atomic_path
+    from ._io import write_h5ad
 
-    with atomic_path(path) as tmp:
-        adata.write_h5ad(tmp)
+    write_h5ad(adata, path)
     print(f"Wrote {path}")
 
 

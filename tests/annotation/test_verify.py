@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from textcell.annotation.celltypes import CellTypes, normalise_name
 from textcell.annotation.verify import decide
 from textcell.markers import load_markers
+from textcell.ontology import CellOntology, CellTypes, normalise_name
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,10 @@ def test_names_map_onto_the_vocabulary(vocabulary, name, expected):
 
 def test_hierarchy(vocabulary):
     assert vocabulary.ancestors("Regulatory T cells") == ["CD4+ T cells", "T cells"]
+    assert vocabulary.chain("Regulatory T cells") == ["T cells", "CD4+ T cells", "Regulatory T cells"]
     assert set(vocabulary.descendants("Monocytes")) == {"Classical monocytes", "Non-classical monocytes"}
+    assert vocabulary.is_a("Ductal cells", "Epithelial cells")  # through the Cell Ontology
+    assert not vocabulary.is_a("Epithelial cells", "Ductal cells")
     assert vocabulary.common_ancestor(["Classical monocytes", "Non-classical monocytes"]) == "Monocytes"
     assert vocabulary.common_ancestor(["B cells", "T cells"]) is None
     assert normalise_name("CD14+ Monocytes") == "cd14+ monocyte"

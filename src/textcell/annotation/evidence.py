@@ -32,14 +32,21 @@ class Thresholds:
     min_fraction_gap
         Group fraction minus the other groups' lower-quartile fraction.
     min_relative_mean
-        Mean in the group relative to the highest mean of any other group: a marker twice as high
-        in another group is that group's marker, not this one's.
+        Mean in the group relative to the highest mean of any other group, both on the scale of
+        ``expm1`` of the log-normalised values: a marker twice as high in another group is that
+        group's marker, not this one's.
+    saturated_fraction, saturated_log2fc
+        When the other groups' lower-quartile fraction is at least ``saturated_fraction`` (a
+        transcript in nearly every droplet, as ambient insulin in pancreatic islets), no fraction
+        gap can show; the log2 fold change must then be at least ``saturated_log2fc`` instead.
     """
 
     min_fraction: float = 0.30
     min_log2fc: float = 0.58
     min_fraction_gap: float = 0.10
     min_relative_mean: float = 0.5
+    saturated_fraction: float = 0.9
+    saturated_log2fc: float = 1.0
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -93,9 +100,13 @@ def _max_of_others(values: np.ndarray) -> np.ndarray:
 
 def supported(stats: dict[str, pd.DataFrame], thresholds: Thresholds) -> pd.DataFrame:
     """Boolean group × gene table: the gene passes every threshold in the group."""
+    saturated = stats["reference_fraction"] >= thresholds.saturated_fraction
+    above = (stats["fraction"] - stats["reference_fraction"] >= thresholds.min_fraction_gap) | (
+        saturated & (stats["log2fc"] >= thresholds.saturated_log2fc)
+    )
     return (
         (stats["fraction"] >= thresholds.min_fraction)
         & (stats["log2fc"] >= thresholds.min_log2fc)
-        & (stats["fraction"] - stats["reference_fraction"] >= thresholds.min_fraction_gap)
-        & (stats["mean"] >= thresholds.min_relative_mean * stats["max_other_mean"])
+        & above
+        & (np.expm1(stats["mean"]) >= thresholds.min_relative_mean * np.expm1(stats["max_other_mean"]))
     )
