@@ -622,7 +622,7 @@ COMMANDS: tuple[Command, ...] = (
             ),
             _arg("--marker-file", type=Path, help="the database file, when not in the shared data folder"),
             _arg("--tissue", nargs="+", help="keep only these tissues of the marker database"),
-            _arg("--species", default="human", help="human or mouse (default human)"),
+            _arg("--species", default="auto", help="human, mouse or auto (default: detected from the genes)"),
             _arg("--layer", help="expression layer instead of X"),
             _arg("--use-raw", action="store_true", help="use .raw (when X is scaled)"),
             _arg("--chat-model", help="also ask this chat model (OpenAI-compatible; verified like all)"),

@@ -56,7 +56,8 @@ def test_mouse_markers_map_through_orthologs(vocabulary, resolver):
 def test_tissue_narrows_the_table_but_keeps_types_of_any_tissue(vocabulary):
     pancreas = vocabulary.for_tissue("Pancreas")
     assert {"Beta cells", "Ductal cells", "Macrophages", "Endothelial cells"} <= set(pancreas.types)
-    assert "Hepatocytes" not in pancreas and "Alveolar type 2 cells" not in pancreas
+    assert "Hepatocytes" not in pancreas
+    assert "Alveolar type 2 cells" not in pancreas
     assert "Hematopoietic stem cells" in vocabulary.for_tissue(["Immune system", "Blood"])
 
 

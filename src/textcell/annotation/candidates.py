@@ -39,6 +39,18 @@ def from_markers(
     return best_per_group(frame.assign(source="markers"), top)
 
 
+def from_vocabulary(support: pd.DataFrame, vocabulary: CellTypes, *, top: int = 5) -> pd.DataFrame:
+    """:func:`from_markers` with the vocabulary's own canonical markers: textcell's types are
+    always proposed, whichever marker database proposes the others."""
+    rows = [
+        (name, gene, 1, 1.0) for name, t in vocabulary.types.items() for gene in t.positive if gene in support
+    ]
+    if not rows:
+        return pd.DataFrame(columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=["cell_type", "gene", "sign", "weight"])
+    return from_markers(support, table, vocabulary, top=top)
+
+
 def descriptions(
     vocabulary: CellTypes, markers: pd.DataFrame, *, style: str = "definition"
 ) -> dict[str, str]:

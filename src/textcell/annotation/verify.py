@@ -4,9 +4,11 @@ For each candidate type, its canonical positive markers that the data measures a
 :func:`~textcell.annotation.evidence.supported`:
 
 - ``verified``: at least two measured, at least half of them (``min_share``) supported, no
-  negative marker supported, and every ancestor of the type (its verification parents, up to a
-  root of textcell's table) verified as well;
-- ``weak``: at least one supported positive and no supported negative, but short of the above;
+  negative marker contradicting (:func:`~textcell.annotation.evidence.contradicting`: expressed,
+  and not merely as ambient RNA), and every ancestor of the type (its verification parents, up to a
+  root of textcell's table) verified as well — or, when the data measures fewer than two of an
+  ancestor's markers (a panel, a random gene subset), not contradicted;
+- ``weak``: at least one supported positive and no contradicting negative, but short of the above;
 - ``unsupported``: otherwise.
 
 Canonical markers are textcell's (:mod:`~textcell.ontology.celltypes`) for the types its table
@@ -73,6 +75,12 @@ class Check:
     def share(self) -> float:
         return len(self.supporting) / len(self.measured) if self.measured else 0.0
 
+    @property
+    def clears_the_way(self) -> bool:
+        """As an ancestor, lets its subtypes be verified: verified, or not measurable in this data
+        (fewer than ``MIN_MARKERS`` markers measured) and not contradicted."""
+        return self.status == "verified" or (len(self.measured) < MIN_MARKERS and not self.contradicting)
+
 
 @dataclass
 class Decision:
@@ -109,7 +117,7 @@ def canonical_markers(
         term = term or CellOntology.bundled().find(cell_type) or ""
         agreed = consensus[(consensus["cell_ontology"] == term) & consensus["gene"].isin(measured)]
         if term and len(agreed) >= MIN_MARKERS:
-            agreed = agreed.sort_values(["n_sources", "gene"], ascending=[False, True])
+            agreed = agreed.sort_values(["n_sources", "n_types", "gene"], ascending=[False, True, True])
             return (
                 list(agreed["gene"][:RESOURCE_MARKERS]),
                 list(rows.loc[rows["sign"] < 0, "gene"]),
@@ -128,13 +136,16 @@ def check(
     *,
     trust_markers: bool = False,
     consensus: pd.DataFrame | None = None,
+    against: pd.DataFrame | None = None,
 ) -> Check:
+    """``against``: where negative markers contradict (default: where they are supported)."""
     positive, negative, basis = canonical_markers(cell_type, vocabulary, markers, support.columns, consensus)
     if basis == "database" and trust_markers:
         basis = "user"
     row = support.loc[group]
+    blocking = (against if against is not None else support).loc[group]
     supporting = [g for g in positive if row[g]]
-    contradicting = [g for g in negative if row[g]]
+    contradicting = [g for g in negative if blocking[g]]
     missing = [g for g in positive if not row[g]]
     needed = max(MIN_MARKERS, math.ceil(MIN_SHARE * len(positive)))
     canonical = basis != "database"
@@ -156,6 +167,7 @@ def decide(
     *,
     trust_markers: bool = False,
     consensus: pd.DataFrame | None = None,
+    against: pd.DataFrame | None = None,
 ) -> Decision:
     """Check every candidate, its ancestors and its descendants in ``group``; choose the label.
 
@@ -163,24 +175,32 @@ def decide(
     one with the most supporting markers (the first of equals) as its closest match.
     ``trust_markers``: the marker table's lists are canonical (a table the user wrote), so types
     outside the vocabulary can be verified with them. ``consensus``: the marker databases' agreed
-    markers per CL term (:func:`textcell.ontology.databases.consensus_markers`).
+    markers per CL term (:func:`textcell.ontology.databases.consensus_markers`). ``against``:
+    where negative markers contradict (:func:`~textcell.annotation.evidence.contradicting`;
+    default: where they are supported).
     """
     lineage = lambda c: (c, *vocabulary.ancestors(c), *vocabulary.descendants(c))  # noqa: E731
     names = list(dict.fromkeys(n for c in candidates for n in lineage(c)))
     checks = {
         name: check(
-            group, name, support, vocabulary, markers, trust_markers=trust_markers, consensus=consensus
+            group,
+            name,
+            support,
+            vocabulary,
+            markers,
+            trust_markers=trust_markers,
+            consensus=consensus,
+            against=against,
         )
         for name in names
     }
     verified = [
         n
         for n in names
-        if checks[n].status == "verified"
-        and all(checks[a].status == "verified" for a in vocabulary.ancestors(n))
+        if checks[n].status == "verified" and all(checks[a].clears_the_way for a in vocabulary.ancestors(n))
     ]
     chain = lambda n: vocabulary.chain(n) if n in vocabulary else [n]  # noqa: E731
-    roots = list(dict.fromkeys(chain(n)[0] for n in verified))
+    roots = list(dict.fromkeys(next(a for a in chain(n) if a in verified) for n in verified))
     roots = [r for r in roots if not any(o != r and vocabulary.is_a(o, r) for o in roots)]
     local = [r for r in roots if vocabulary.tissue and set(_tissues(vocabulary, r)) & vocabulary.tissue]
     if (

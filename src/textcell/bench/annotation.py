@@ -21,8 +21,9 @@ type, so no label is right for it.
 
 **Outside the reference labels.** A ``verified`` label that names none of the dataset's types, nor
 an ancestor or subtype of one (pbmc_3tech's Platelets: the dataset has three classes, T/NK,
-Monocytes and B cells), is reported as *outside the reference labels, verified*, with its evidence:
-its cells count neither right nor wrong (they leave the accuracy's denominator).
+Monocytes and B cells; pbmc68k's sorted populations have no CD16 monocytes), is reported as
+*outside the reference labels, verified*, with its evidence: its cells count neither right nor
+wrong (they leave the accuracy's denominator), and the report lists every such group.
 
 A cell counts as right when its group's label (``verified`` or ``weak``) is right for the cell's
 own label; ``unknown`` is never right. A verified label is *wrong* when it is not (leniently)
@@ -35,6 +36,7 @@ database rule were chosen (:mod:`textcell.ontology.databases`); it is reported a
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -114,7 +116,8 @@ class Scorer:
         return any(self._is_a(label, a) or self._is_a(a, label) for a in ACCEPTED.get(truth, []))
 
     def outside(self, label: str, status: str) -> bool:
-        """A verified label related to none of the dataset's types."""
+        """A verified label related to none of the dataset's types: neither one of them, nor their
+        ancestor or subtype."""
         return status == "verified" and not any(
             self._is_a(label, a) or self._is_a(a, label) for a in self.all_accepted
         )
@@ -157,14 +160,18 @@ def score(labels: pd.Series, status: pd.Series, truth: pd.Series, groups: pd.Ser
     table = pd.DataFrame(per_group)
     wrong = table[(table["status"] == "verified") & ~table["right"] & ~table["outside"]]
     named = {
-        truth_label: sorted(set(table.loc[(table["majority_label"] == truth_label) & table["right_strict"], "label"]))
+        truth_label: sorted(
+            set(table.loc[(table["majority_label"] == truth_label) & table["right_strict"], "label"])
+        )
         for truth_label in sorted(set(table["majority_label"]))
     }
     fraction = lambda mask: float(mask[counted].mean()) if counted.any() else float("nan")  # noqa: E731
     return {
         "accuracy": fraction(right_lenient),
         "accuracy_strict": fraction(right_strict),
-        "accuracy_of_assigned": float(right_lenient[counted & known].mean()) if (counted & known).any() else 0.0,
+        "accuracy_of_assigned": float(right_lenient[counted & known].mean())
+        if (counted & known).any()
+        else 0.0,
         "cells_unknown": float((~known).mean()),
         "cells_outside": float(outside_cell.mean()),
         "groups": {s: int((table["status"] == s).sum()) for s in ("verified", "weak", "unknown")},
@@ -215,16 +222,18 @@ def calibration(datasets: dict) -> list[dict]:
     ]
     table = pd.DataFrame(rows)
     out = []
-    for low, high in zip(QUALITY_BINS[:-1], QUALITY_BINS[1:], strict=True):
+    for low, high in itertools.pairwise(QUALITY_BINS):
         inside = table[(table["quality"] >= low) & (table["quality"] < high)] if len(table) else table
         out.append(
             {
                 "bin": f"{low}–{min(high, 100):.0f}",
-                "n_groups": int(len(inside)),
+                "n_groups": len(inside),
                 "n_cells": int(inside["n_cells"].sum()) if len(inside) else 0,
                 "right": float(inside["right"].mean()) if len(inside) else float("nan"),
                 "right_strict": float(inside["right_strict"].mean()) if len(inside) else float("nan"),
-                "cells_right": float(inside["cells_right"].sum() / inside["n_cells"].sum()) if len(inside) else float("nan"),
+                "cells_right": float(inside["cells_right"].sum() / inside["n_cells"].sum())
+                if len(inside)
+                else float("nan"),
             }
         )
     return out

@@ -38,8 +38,10 @@ def consensus_markers(
     resolver=None,
 ) -> pd.DataFrame | None:
     """Genes that at least ``min_sources`` marker databases list for the same CL term:
-    ``cell_ontology, gene, n_sources, sources``; ``None`` when fewer than ``min_sources`` databases
-    are available (not shipped: see :func:`textcell.markers.load_markers`).
+    ``cell_ontology, gene, n_sources, sources, n_types`` (``n_types``: how many CL terms the gene is
+    agreed on for), best first within a term — most sources, then fewest types (PTPRC, agreed on
+    for most immune types, comes last); ``None`` when fewer than ``min_sources`` databases are
+    available (not shipped: see :func:`textcell.markers.load_markers`).
 
     ScType has human markers only; for mouse its symbols go through the orthologs like the data.
     """

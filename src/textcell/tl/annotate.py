@@ -19,7 +19,7 @@ from scipy import sparse
 
 from .._validation import get_matrix
 from ..annotation import candidates as sources
-from ..annotation.evidence import Thresholds, group_statistics, supported
+from ..annotation.evidence import Thresholds, contradicting, group_statistics, supported
 from ..annotation.quality import quality
 from ..annotation.result import AnnotationResult
 from ..annotation.verify import MIN_MARKERS, MIN_SHARE, SEPARATION, Decision, decide
@@ -131,7 +131,8 @@ def annotate(
         species = detect_species(
             list(map(str, adata.raw.var_names if use_raw and adata.raw else adata.var_names))
         )
-    vocabulary = (cell_types or CellTypes.bundled()).for_tissue(tissue).for_species(species, resolver)
+    vocabulary = cell_types if cell_types is not None else CellTypes.bundled()
+    vocabulary = vocabulary.for_tissue(tissue).for_species(species, resolver)
     table = load_markers(markers, tissue=tissue, species=species, path=marker_path, resolver=resolver)
     if isinstance(markers, str) and markers.lower() == "textcell":
         table = table[table["cell_type"].isin(vocabulary.types)]
@@ -144,9 +145,12 @@ def annotate(
     genes = pd.Index(symbols[measured])
     stats = group_statistics(expression[:, measured], groups, genes)
     support = supported(stats, thresholds)
+    against = contradicting(stats, thresholds)
     top_genes = _top_genes(expression, symbols, groups, n_genes)
 
     proposals = [sources.from_markers(support, table, vocabulary)]
+    if not (isinstance(markers, str) and markers.lower() == "textcell"):
+        proposals.append(sources.from_vocabulary(support, vocabulary))
     used = ["markers"]
     text_source = _text_candidates(adata, text, text_model, genes_key, top_genes, vocabulary, table, corpus)
     if text_source is not None:
@@ -168,7 +172,7 @@ def annotate(
     agreed = _consensus(ranked, vocabulary, table, consensus, species, resolver)
     trust = not (isinstance(markers, str) and markers.lower() in ("textcell", *RESOURCES))
     decisions = [
-        decide(g, names, support, vocabulary, table, trust_markers=trust, consensus=agreed)
+        decide(g, names, support, vocabulary, table, trust_markers=trust, consensus=agreed, against=against)
         for g, names in ranked.items()
     ]
     ontology = CellOntology.bundled()
