@@ -94,7 +94,7 @@ def test_unrelated_verified_types_make_a_weak_label_and_siblings_their_parent(vo
              "S100A9", "VCAN", "FCGR3A", "MS4A7", "CDKN1C", "LST1", "CST3", "TYROBP", "AIF1"]  # fmt: skip
     support = _support(
         {
-            "nk_platelets": ["NKG7", "GNLY", "KLRD1", "PPBP", "PF4"],
+            "nk_platelets": ["NKG7", "GNLY", "KLRD1", "PPBP", "PF4", "GP9"],
             "monocytes": [
                 "LYZ",
                 "FCN1",

@@ -27,15 +27,18 @@ the label's ``chain``:
 
 1. the verified lineages are found by their roots in textcell's table; a root that the Cell
    Ontology places above another verified root gives way to it (epithelial cell → pancreatic
-   ductal cell);
+   ductal cell), unless its share of its signature leads by ``SEPARATION`` (a fibroblast showing
+   all its markers does not become a leptomeningeal cell on two of them);
 2. with a tissue given, a root specific to that tissue outranks roots that live in any tissue
    (pancreatic stellate cells over pericytes in a pancreas);
 3. one lineage left: the label walks down it, through each verified subtype; where several
-   subtypes are verified, the one whose share of supported markers leads the next by at least
-   ``SEPARATION`` is followed, otherwise the label stays at their parent (``alternatives`` names
-   them);
-4. several unrelated lineages left: the group may be mixed (or the data too thin to tell them
-   apart); the label is the best-supported root as ``weak``.
+   subtypes are verified, the one whose share of its signature (supported markers over all its
+   markers, measured or not) leads the next by at least ``SEPARATION`` is followed, otherwise
+   the label stays at their parent (``alternatives`` names them);
+4. several unrelated lineages left: the one whose root's share of its signature leads the next
+   by at least ``SEPARATION`` is followed (``contested``: the quality score says so); otherwise the
+   group may be mixed (or the data too thin to tell them apart) and the label is the
+   best-supported root as ``weak``.
 
 Without a verified type the best ``weak`` candidate is kept as ``weak``; without one of those the
 group is ``unknown`` and names its closest candidate.
@@ -70,6 +73,13 @@ class Check:
     contradicting: list[str]
     basis: str = "textcell"  # textcell, consensus, database or user
     negative: list[str] = field(default_factory=list)  # measured negative markers
+    listed: int = 0  # positive markers the type has, measured or not
+
+    @property
+    def signature_share(self) -> float:
+        """Supported markers over every marker the type has, measured or not: how much of its
+        signature the group shows (a type the data barely measures cannot win on two genes)."""
+        return len(self.supporting) / max(self.listed, len(self.measured), 1)
 
     @property
     def share(self) -> float:
@@ -155,7 +165,8 @@ def check(
         status = "weak"
     else:
         status = "unsupported"
-    return Check(cell_type, status, positive, supporting, missing, contradicting, basis, negative)
+    listed = len(vocabulary.types[cell_type].positive) if cell_type in vocabulary else len(positive)
+    return Check(cell_type, status, positive, supporting, missing, contradicting, basis, negative, listed)
 
 
 def decide(
@@ -201,7 +212,9 @@ def decide(
     ]
     chain = lambda n: vocabulary.chain(n) if n in vocabulary else [n]  # noqa: E731
     roots = list(dict.fromkeys(next(a for a in chain(n) if a in verified) for n in verified))
-    roots = [r for r in roots if not any(o != r and vocabulary.is_a(o, r) for o in roots)]
+    below = lambda r, o: o != r and vocabulary.is_a(o, r)  # noqa: E731
+    leads = lambda r, o: checks[r].signature_share - checks[o].signature_share >= SEPARATION  # noqa: E731
+    roots = [r for r in roots if not any(below(r, o) and not leads(r, o) for o in roots)]
     local = [r for r in roots if vocabulary.tissue and set(_tissues(vocabulary, r)) & vocabulary.tissue]
     if (
         local
@@ -209,12 +222,14 @@ def decide(
         and all(not _tissues(vocabulary, r) for r in roots if r not in local)
     ):
         roots = local  # with a tissue given, its own types outrank types of any tissue
-    if len(roots) == 1:
-        label, alternatives, contested = _descend(roots[0], verified, checks, vocabulary)
-        return Decision(group, label, "verified", checks, alternatives, chain(label), contested)
-    if roots:  # unrelated lineages verified: the group may be mixed
-        ranked = sorted(roots, key=lambda n: (checks[n].share, len(checks[n].supporting)), reverse=True)
-        return Decision(group, ranked[0], "weak", checks, alternatives=ranked[1:], chain=chain(ranked[0]))
+    if roots:
+        best, rest, contested = _separate(roots, checks)
+        if best is None:  # unrelated lineages verified alike: the group may be mixed
+            return Decision(group, rest[0], "weak", checks, alternatives=rest[1:], chain=chain(rest[0]))
+        label, alternatives, deeper = _descend(best, verified, checks, vocabulary)
+        return Decision(
+            group, label, "verified", checks, alternatives or rest, chain(label), contested or deeper
+        )
     weak = [n for n in names if checks[n].status in ("weak", "verified")]  # verified: not its parent
     if weak:
         ranked = sorted(weak, key=lambda n: (len(checks[n].supporting), checks[n].share), reverse=True)
@@ -228,13 +243,13 @@ def _tissues(vocabulary: CellTypes, name: str) -> tuple[str, ...]:
 
 
 def _separate(names: list[str], checks: dict[str, Check]) -> tuple[str | None, list[str], bool]:
-    """The best-supported of several verified types when its share of supported markers leads the
-    next by at least ``SEPARATION``: ``(best, others, contested)``; ``(None, ranked, False)`` when
-    none leads."""
-    ranked = sorted(names, key=lambda n: (checks[n].share, len(checks[n].supporting)), reverse=True)
+    """The best-supported of several verified types when its share of its signature
+    (:attr:`Check.signature_share`) leads the next by at least ``SEPARATION``:
+    ``(best, others, contested)``; ``(None, ranked, False)`` when none leads."""
+    ranked = sorted(names, key=lambda n: (checks[n].signature_share, len(checks[n].supporting)), reverse=True)
     if len(ranked) == 1:
         return ranked[0], [], False
-    if checks[ranked[0]].share - checks[ranked[1]].share >= SEPARATION:
+    if checks[ranked[0]].signature_share - checks[ranked[1]].signature_share >= SEPARATION:
         return ranked[0], ranked[1:], True
     return None, ranked, False
 

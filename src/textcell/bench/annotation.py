@@ -307,16 +307,17 @@ def annotation_benchmark(
                 adata.obs["databases_only"], adata.obs["databases_only_status"], adata.obs[dataset.label],
                 adata.obs["leiden"],
             )  # fmt: skip
-            verified = [g for g in only["table"] if g["status"] == "verified" and not g["outside"]]
+            verified = [g for g in only["table"] if g["status"] == "verified"]
+            wrong = [g for g in verified if not g["right"] and ACCEPTED.get(g["majority_label"])]
             results["database_rule"].append(
                 {
                     "dataset": name,
                     "min_sources": level,
                     "verified_right": sum(g["right"] for g in verified),
-                    "verified_wrong": len(only["wrong_verified"]),
+                    "verified_wrong": len(wrong),  # outside labels count: the majority type is known
                     "outside": len(only["outside"]),
                     "accuracy": only["accuracy"],
-                    "wrong": [f"{w['label']} for {w['majority_label']}" for w in only["wrong_verified"]],
+                    "wrong": [f"{w['label']} for {w['majority_label']}" for w in wrong],
                 }
             )
     results["calibration"] = calibration(results["datasets"])

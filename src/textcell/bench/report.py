@@ -374,8 +374,9 @@ def _annotation_markdown(annotation: dict) -> str:
             "\n### When database-only markers may verify\n",
             "Each dataset annotated with textcell's own table removed, so every label must come from the "
             "marker databases; a type may be verified with the genes at least `min_sources` of PanglaoDB, "
-            "CellMarker 2.0 and ScType list for its Cell Ontology term. The default is chosen on "
-            "`validation` alone (`textcell.ontology.databases`).\n",
+            "CellMarker 2.0 and ScType list for its Cell Ontology term. A verified label not right for its "
+            "group's majority type counts as wrong here, even outside the dataset's labels. The default "
+            "is chosen on `validation` alone (`textcell.ontology.databases`).\n",
             "| dataset | min_sources | verified right | verified wrong | outside | accuracy, lenient "
             "| wrong |",
             "|---|---|---|---|---|---|---|",
