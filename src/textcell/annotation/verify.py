@@ -115,12 +115,15 @@ def canonical_markers(
     consensus: pd.DataFrame | None = None,
 ) -> tuple[list[str], list[str], str]:
     """Positive and negative canonical markers of a type, restricted to measured genes, and their
-    basis: the vocabulary's for a type it knows; else the databases' consensus markers of its CL
-    term; else the marker table's (canonical rows first, by weight)."""
+    basis: the vocabulary's for a type it knows (negatives include its ancestors': a subtype must
+    not express what its parent must not); else the databases' consensus markers of its CL term;
+    else the marker table's (canonical rows first, by weight)."""
     if cell_type in vocabulary:
         known = vocabulary.types[cell_type]
         positive = [g for g in known.positive if g in measured]
-        return positive, [g for g in known.negative if g in measured], "textcell"
+        inherited = [g for a in vocabulary.ancestors(cell_type) for g in vocabulary.types[a].negative]
+        negative = list(dict.fromkeys(g for g in (*known.negative, *inherited) if g in measured))
+        return positive, negative, "textcell"
     rows = markers[(markers["cell_type"] == cell_type) & markers["gene"].isin(measured)]
     if consensus is not None:
         term = rows["cell_ontology"].iloc[0] if len(rows) and "cell_ontology" in rows else ""

@@ -149,7 +149,7 @@ def annotate(
     top_genes = _top_genes(expression, symbols, groups, n_genes)
 
     proposals = [sources.from_markers(support, table, vocabulary)]
-    if not (isinstance(markers, str) and markers.lower() == "textcell"):
+    if isinstance(markers, str) and markers.lower() in RESOURCES:  # a database: textcell's types too
         proposals.append(sources.from_vocabulary(support, vocabulary))
     used = ["markers"]
     text_source = _text_candidates(adata, text, text_model, genes_key, top_genes, vocabulary, table, corpus)
