@@ -166,7 +166,7 @@ def annotate(
         rows = [(g, sources.in_vocabulary(n, vocabulary), "chat", 1.0) for g, n in named.items()]
         proposals.append(pd.DataFrame(rows, columns=sources.COLUMNS))
         used.append("chat")
-    proposed = pd.concat(proposals, ignore_index=True)
+    proposed = pd.concat([p for p in proposals if len(p)] or [proposals[0]], ignore_index=True)
 
     ranked = {str(g): _ranked(proposed, g) for g in groups.categories}
     agreed = _consensus(ranked, vocabulary, table, consensus, species, resolver)
