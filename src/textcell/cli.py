@@ -397,10 +397,10 @@ def _bench(args: argparse.Namespace) -> int:
             models=args.models, views=args.views, classifiers=args.classifiers, seed=0
         )
     if args.command_1 == "annotate":
-        from .bench.annotation import annotation_benchmark
+        from .bench.annotation import ANNOTATION_DATASETS, annotation_benchmark
 
         results["annotation"] = annotation_benchmark(
-            args.datasets or (*cell_bench.DATASETS, "validation"),
+            args.datasets or (*ANNOTATION_DATASETS, "validation"),
             markers=args.markers,
             gene_model=args.model,
             figures=args.output / "figures",
@@ -872,7 +872,7 @@ COMMANDS: tuple[Command, ...] = (
             _arg(
                 "--datasets",
                 nargs="+",
-                help="kang_pbmc, pbmc_3tech, pbmc68k_reduced, validation (default: all)",
+                help="kang_pbmc, pbmc_3tech, pbmc68k_reduced, baron_mouse_pancreas, validation (default all)",
             ),
             _arg("--markers", default="panglaodb", help="marker resource (default panglaodb)"),
             _arg("--model", default="all-MiniLM-L6-v2", help="gene text model for the text candidates"),

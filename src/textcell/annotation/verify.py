@@ -12,12 +12,12 @@ For each candidate type, its canonical positive markers that the data measures a
 - ``unsupported``: otherwise.
 
 Canonical markers are textcell's (:mod:`~textcell.ontology.celltypes`) for the types its table
-knows. A type the table does not know is checked with the markers the marker databases agree on
-for its Cell Ontology term (``consensus``: genes listed for the term by at least
-``CONSENSUS_SOURCES`` of PanglaoDB, CellMarker 2.0 and ScType; see
-:func:`textcell.ontology.databases.consensus_markers` for the rule and how it was chosen), and can
-be verified with them; without such markers it is checked with its own markers from the marker
-table, and can be ``weak`` at best when that table is a marker database (whose lists mix canonical
+knows. A type the table does not know is checked, when asked (``consensus``), with the markers the
+marker databases agree on for its Cell Ontology term (genes listed for the term by several of
+PanglaoDB, CellMarker 2.0 and ScType: :func:`textcell.ontology.databases.consensus_markers`,
+where the measurement that keeps this off by default is described), and can be verified with
+them; otherwise it is checked with its own markers from the marker table, and can be ``weak`` at
+best when that table is a marker database (whose lists mix canonical
 markers with genes merely detected in the type), while a table the user wrote counts as canonical.
 
 **Down the hierarchy.** Every candidate brings its ancestors and all its descendants in the
