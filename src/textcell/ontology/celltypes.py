@@ -126,6 +126,8 @@ class CellTypes:
 
             resolver = default_resolver()
         mouse = sorted({g for t in self.types.values() for g in t.mouse})
+        if not mouse:
+            return self._derived(list(self.types.values()), "mouse")
         table = resolver.resolve(mouse, species="mouse").table["symbol"]
         to_human = {g: (table.get(g) or g) for g in mouse}
         types = [
