@@ -13,7 +13,20 @@ from typing import TYPE_CHECKING
 from ._settings import settings
 
 if TYPE_CHECKING:
-    from . import annotation, bench, datasets, embed, genes, markers, models, perturb, pl, report, tl
+    from . import (
+        annotation,
+        bench,
+        datasets,
+        embed,
+        genes,
+        markers,
+        models,
+        ontology,
+        perturb,
+        pl,
+        report,
+        tl,
+    )
 
 __version__ = _version("textcell")
 __all__ = [
@@ -24,6 +37,7 @@ __all__ = [
     "genes",
     "markers",
     "models",
+    "ontology",
     "perturb",
     "pl",
     "recipe",

@@ -66,6 +66,31 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         os.fsync(handle.fileno())
 
 
+def write_h5ad(adata, path: str | os.PathLike) -> Path:
+    """Write an AnnData atomically. Nullable string arrays (``pd.StringDtype``, as current pandas
+    and anndata read text columns and indices) are written as plain strings: anndata refuses them
+    by default and older anndata versions cannot read them back. ``adata`` itself is not changed."""
+    import pandas as pd
+
+    def plain(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.copy(deep=False)
+        if isinstance(frame.index.dtype, pd.StringDtype):
+            frame.index = frame.index.astype(object)
+        for column in frame.columns:
+            if isinstance(frame[column].dtype, pd.StringDtype):
+                frame[column] = frame[column].astype(object)
+        return frame
+
+    out = adata.copy() if adata.isbacked else adata.__class__(
+        X=adata.X, obs=plain(adata.obs), var=plain(adata.var), uns=adata.uns, obsm=adata.obsm,
+        varm=adata.varm, layers=adata.layers, obsp=adata.obsp, varp=adata.varp, raw=adata.raw,
+    )  # fmt: skip
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        out.write_h5ad(tmp)
+    return path
+
+
 def write_npz(path: str | os.PathLike, arrays: dict, metadata: dict) -> Path:
     """A saved model: ``arrays`` and JSON ``metadata`` in one compressed ``.npz``, written atomically
     (no pickle anywhere: :func:`read_npz` refuses object arrays)."""

@@ -320,10 +320,9 @@ def _embed_genes(args: argparse.Namespace) -> int:
 
 def _write_h5ad(adata, path: Path) -> None:
     """Write ``adata``; the file appears under its name only once complete."""
-    from ._io import atomic_path
+    from ._io import write_h5ad
 
-    with atomic_path(path) as tmp:
-        adata.write_h5ad(tmp)
+    write_h5ad(adata, path)
     print(f"Wrote {path}")
 
 
@@ -437,10 +436,10 @@ def _bench(args: argparse.Namespace) -> int:
             models=args.models, views=args.views, classifiers=args.classifiers, seed=0
         )
     if args.command_1 == "annotate":
-        from .bench.annotation import annotation_benchmark
+        from .bench.annotation import ANNOTATION_DATASETS, annotation_benchmark
 
         results["annotation"] = annotation_benchmark(
-            args.datasets or (*cell_bench.DATASETS, "validation"),
+            args.datasets or (*ANNOTATION_DATASETS, "validation"),
             markers=args.markers,
             gene_model=args.model,
             figures=args.output / "figures",
@@ -665,7 +664,7 @@ COMMANDS: tuple[Command, ...] = (
             ),
             _arg("--marker-file", type=Path, help="the database file, when not in the shared data folder"),
             _arg("--tissue", nargs="+", help="keep only these tissues of the marker database"),
-            _arg("--species", default="human", help="human or mouse (default human)"),
+            _arg("--species", default="auto", help="human, mouse or auto (default: detected from the genes)"),
             _arg("--layer", help="expression layer instead of X"),
             _arg("--use-raw", action="store_true", help="use .raw (when X is scaled)"),
             _arg("--chat-model", help="also ask this chat model (OpenAI-compatible; verified like all)"),
@@ -929,7 +928,7 @@ COMMANDS: tuple[Command, ...] = (
             _arg(
                 "--datasets",
                 nargs="+",
-                help="kang_pbmc, pbmc_3tech, pbmc68k_reduced, validation (default: all)",
+                help="kang_pbmc, pbmc_3tech, pbmc68k_reduced, baron_mouse_pancreas, validation (default all)",
             ),
             _arg("--markers", default="panglaodb", help="marker resource (default panglaodb)"),
             _arg("--model", default=DEFAULT_MODEL, help="gene text model for the text candidates"),

@@ -1,4 +1,5 @@
-"""Marker-gene resources as one tidy table: ``cell_type, gene, sign, weight, canonical, source``.
+"""Marker-gene resources as one tidy table: ``cell_type, gene, sign, weight, canonical, source,
+cell_ontology``.
 
 ``sign`` is +1 for a marker the type expresses and -1 for one it must not (ScType's negative
 markers); ``weight`` ranks markers within a type:
@@ -10,13 +11,21 @@ markers); ``weight`` ranks markers within a type:
 - ScType, textcell's own table and user tables: 1.
 
 Marker symbols go through :class:`~textcell.genes.GeneResolver`, so aliases such as CD20 or
-CD16 become official symbols (MS4A1, FCGR3A); markers that do not resolve unambiguously are left
-out and counted in ``table.attrs["unresolved"]``.
+CD16 become official symbols (MS4A1, FCGR3A) and mouse symbols their human orthologs (the
+expression of mouse data is resolved the same way); human markers that do not resolve
+unambiguously are left out and counted in ``table.attrs["unresolved"]``, while a mouse marker
+without a human ortholog keeps its mouse symbol (the data's gene of that name keeps it too).
 
-``"textcell"`` is textcell's own table of common cell types and their canonical markers
-(:mod:`textcell.annotation.celltypes`), shipped with the package. The databases are not shipped
-(their licences do not allow it): pass the file you downloaded (``path=``), or keep the files in
-the shared data folder's ``markers/`` (see :func:`textcell.datasets.shared_data_dir`).
+``cell_ontology`` is each type's Cell Ontology term: CellMarker's own ``cellontology_id``, and for
+the other resources the CL term whose label or synonym the type's name is, or that of the textcell
+type the name is a synonym of (:meth:`textcell.ontology.CellTypes.cell_ontology_of`); empty when
+none matches.
+
+``"textcell"`` is textcell's own table of the major cell types of the main tissues and their
+canonical markers, human and mouse (:mod:`textcell.ontology.celltypes`), shipped with the
+package. The databases are not shipped (their licences do not allow it): pass the file you
+downloaded (``path=``), or keep the files in the shared data folder's ``markers/`` (see
+:func:`textcell.datasets.shared_data_dir`).
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ import pandas as pd
 from .datasets import shared_data_dir
 from .errors import InputError
 
-COLUMNS = ["cell_type", "gene", "sign", "weight", "canonical", "source"]
+COLUMNS = ["cell_type", "gene", "sign", "weight", "canonical", "source", "cell_ontology"]
 BUNDLED = "textcell"
 RESOURCES = {
     "panglaodb": ("PanglaoDB_raw.tsv.gz", "https://panglaodb.se/markers.html"),
@@ -62,7 +71,7 @@ def load_markers(
         A :class:`~textcell.genes.GeneResolver` (the bundled human corpus by default).
     """
     if isinstance(markers, str) and markers.lower() == BUNDLED:
-        table = _bundled()
+        table = _bundled(species)
     elif isinstance(markers, str) and markers.lower() in RESOURCES:
         name = markers.lower()
         table = _READERS[name](_resource_file(name, path), _tissues(tissue), species)
@@ -77,7 +86,7 @@ def load_markers(
             f"Unknown markers {markers!r}: use one of {BUNDLED}, {', '.join(RESOURCES)}, a file, a dict of "
             "cell type → genes, or a DataFrame with columns cell_type and gene."
         )
-    return _resolved(table, resolver, species)
+    return _on_ontology(_resolved(table, resolver, species))
 
 
 def _resource_file(name: str, path) -> str:
@@ -120,6 +129,7 @@ def _panglaodb(path, tissues, species) -> pd.DataFrame:
             "weight": (0.5 + 0.5 * sensitivity) * (1.0 - specificity),
             "canonical": raw["canonical.marker"] == "1",
             "source": "PanglaoDB",
+            "cell_ontology": "",
         }
     )
 
@@ -130,6 +140,7 @@ def _cellmarker(path, tissues, species) -> pd.DataFrame:
     raw = raw[_in(raw["tissue_class"], tissues) | _in(raw["tissue_type"], tissues)]
     raw = raw.assign(gene=raw["Symbol"].where(raw["Symbol"] != "", raw["marker"]))
     counts = raw.groupby(["cell_name", "gene"]).size().rename("papers").reset_index()
+    ontology = raw.groupby("cell_name")["cellontology_id"].agg(lambda ids: ids.mode().iloc[0])
     return pd.DataFrame(
         {
             "cell_type": counts["cell_name"],
@@ -138,6 +149,7 @@ def _cellmarker(path, tissues, species) -> pd.DataFrame:
             "weight": 1.0 + np.log(counts["papers"]),
             "canonical": counts["papers"] >= 3,
             "source": "CellMarker 2.0",
+            "cell_ontology": counts["cell_name"].map(ontology).str.replace("_", ":").to_numpy(),
         }
     )
 
@@ -153,16 +165,20 @@ def _sctype(path, tissues, species) -> pd.DataFrame:
         if gene.strip()
     ]
     table = pd.DataFrame(rows, columns=["cell_type", "gene", "sign"])
-    return table.assign(weight=1.0, canonical=True, source="ScType")
+    return table.assign(weight=1.0, canonical=True, source="ScType", cell_ontology="")
 
 
-def _bundled() -> pd.DataFrame:
-    from .annotation.celltypes import CellTypes
+def _bundled(species: str = "human") -> pd.DataFrame:
+    """textcell's table; for mouse, a type's mouse markers (as mouse symbols) where it has them."""
+    from .ontology import CellTypes
 
     rows = [
-        {"cell_type": name, "gene": gene, "sign": sign}
+        {"cell_type": name, "gene": gene, "sign": sign, "cell_ontology": cell_type.cell_ontology}
         for name, cell_type in CellTypes.bundled().types.items()
-        for sign, genes in ((1, cell_type.positive), (-1, cell_type.negative))
+        for sign, genes in (
+            (1, cell_type.mouse if species == "mouse" and cell_type.mouse else cell_type.positive),
+            (-1, cell_type.negative),
+        )
         for gene in genes
     ]
     return pd.DataFrame(rows).assign(weight=1.0, canonical=True, source="textcell")[COLUMNS]
@@ -187,7 +203,7 @@ def _from_frame(frame: pd.DataFrame) -> pd.DataFrame:
     missing = {"cell_type", "gene"} - set(frame.columns)
     if missing:
         raise InputError(f"A marker table needs columns cell_type and gene; missing {sorted(missing)}.")
-    defaults = {"sign": 1, "weight": 1.0, "canonical": True, "source": "user"}
+    defaults = {"sign": 1, "weight": 1.0, "canonical": True, "source": "user", "cell_ontology": ""}
     return frame.assign(**{k: frame.get(k, v) for k, v in defaults.items()})[COLUMNS]
 
 
@@ -199,9 +215,12 @@ def _resolved(table: pd.DataFrame, resolver, species: str) -> pd.DataFrame:
         from .genes import GeneCorpus, GeneResolver
 
         resolver = GeneResolver(GeneCorpus.load())
+    table = table[table["gene"].astype(str).str.strip() != ""]
     genes = table["gene"].astype(str).str.strip()
     result = resolver.resolve(list(dict.fromkeys(genes)), species=species)
     symbol = result.table["symbol"].reindex(genes.to_numpy()).fillna("").to_numpy()
+    if species == "mouse":  # no human ortholog: the mouse symbol, as the data's genes keep it
+        symbol = np.where(symbol != "", symbol, genes.to_numpy())
     table = table.assign(gene=symbol)
     resolved = table[table["gene"] != ""]
     resolved = resolved.sort_values("weight", ascending=False).drop_duplicates(["cell_type", "gene", "sign"])
@@ -215,3 +234,18 @@ def _resolved(table: pd.DataFrame, resolver, species: str) -> pd.DataFrame:
         )
     resolved.attrs["unresolved"] = int((table["gene"] == "").sum())
     return resolved
+
+
+def _on_ontology(table: pd.DataFrame) -> pd.DataFrame:
+    """``cell_ontology`` filled in by name where the resource did not give it."""
+    from .ontology import CellOntology, CellTypes
+
+    vocabulary, ontology = CellTypes.bundled(), CellOntology.bundled()
+    given = table["cell_ontology"].fillna("").astype(str)
+    given = given.where(given.map(ontology.__contains__), "")  # obsolete or not a CL term
+    names = table.loc[given == "", "cell_type"].astype(str).unique()
+    found = {name: vocabulary.cell_ontology_of(name) or "" for name in names}
+    filled = given.where(given != "", table["cell_type"].astype(str).map(found).fillna(""))
+    out = table.assign(cell_ontology=filled.to_numpy())
+    out.attrs = dict(table.attrs)
+    return out

@@ -27,8 +27,8 @@ th { background: #f0f0f0; } .verified { background: #d9f2d9; } .weak { backgroun
 .unknown { background: #f6d5d5; } img { max-width: 100%; } pre { background: #f6f6f6; padding: 1em; }
 .counts span { margin-right: 1.5em; }
 """
-GROUP_COLUMNS = ["group", "n_cells", "label", "status", "cell_ontology", "supporting", "contradicting",
-                 "missing", "alternatives", "sources", "top_genes"]  # fmt: skip
+GROUP_COLUMNS = ["group", "n_cells", "label", "status", "quality", "cell_ontology", "chain", "supporting",
+                 "contradicting", "missing", "alternatives", "sources", "top_genes"]  # fmt: skip
 
 
 def annotation_report(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .celltypes import CellTypes
+from ..ontology import CellOntology, CellTypes
 
 COLUMNS = ["group", "cell_type", "source", "score"]
 
@@ -16,7 +16,7 @@ def in_vocabulary(name: str, vocabulary: CellTypes) -> str:
     return vocabulary.canonical_name(name) or name
 
 
-def _top(frame: pd.DataFrame, top: int) -> pd.DataFrame:
+def best_per_group(frame: pd.DataFrame, top: int) -> pd.DataFrame:
     """Per group: map names already done; keep each name's best score, the ``top`` best names."""
     frame = frame[frame["score"] > 0].sort_values("score", ascending=False)
     frame = frame.drop_duplicates(["group", "cell_type"])
@@ -36,22 +36,68 @@ def from_markers(
     frame = scores.stack().rename("score").reset_index()
     frame.columns = ["group", "cell_type", "score"]
     frame["cell_type"] = [in_vocabulary(n, vocabulary) for n in frame["cell_type"]]
-    return _top(frame.assign(source="markers"), top)
+    return best_per_group(frame.assign(source="markers"), top)
 
 
-def descriptions(vocabulary: CellTypes, markers: pd.DataFrame) -> dict[str, str]:
-    """Each cell type as text, its name with its marker list: the vocabulary's types with their
-    canonical markers, then the marker table's other types with their ten heaviest markers."""
-    texts = {name: _describe(name, t.positive) for name, t in vocabulary.types.items()}
+def from_vocabulary(support: pd.DataFrame, vocabulary: CellTypes, *, top: int = 5) -> pd.DataFrame:
+    """:func:`from_markers` with the vocabulary's own canonical markers: textcell's types are
+    always proposed, whichever marker database proposes the others."""
+    rows = [
+        (name, gene, 1, 1.0) for name, t in vocabulary.types.items() for gene in t.positive if gene in support
+    ]
+    if not rows:
+        return pd.DataFrame(columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=["cell_type", "gene", "sign", "weight"])
+    return from_markers(support, table, vocabulary, top=top)
+
+
+def descriptions(
+    vocabulary: CellTypes, markers: pd.DataFrame, *, style: str = "definition"
+) -> dict[str, str]:
+    """Each candidate cell type as text: the vocabulary's types, then the marker table's others.
+
+    ``style="definition"``: the type's Cell Ontology term — label, definition and synonyms (a type
+    without a CL term falls back to its markers); ``"markers"``: its name with its canonical
+    markers (the vocabulary's, else the table's ten heaviest).
+    """
+    ontology = CellOntology.bundled()
     positive = markers[markers["sign"] > 0].sort_values("weight", ascending=False)
+    genes = {name: list(t.positive) for name, t in vocabulary.types.items()}
+    terms = {name: t.cell_ontology for name, t in vocabulary.types.items()}
     for name, rows in positive.groupby("cell_type", sort=True):
         mapped = in_vocabulary(name, vocabulary)
-        texts.setdefault(mapped, _describe(mapped, rows["gene"].head(10)))
+        genes.setdefault(mapped, list(rows["gene"].head(10)))
+        if "cell_ontology" in rows:
+            terms.setdefault(mapped, rows["cell_ontology"].iloc[0])
+    texts = {}
+    for name, marker_genes in genes.items():
+        term = terms.get(name, "")
+        if style == "definition" and term in ontology:
+            texts[name] = ontology.term(term).text()
+        else:
+            texts[name] = _describe(name, marker_genes)
     return texts
 
 
 def _describe(name: str, genes) -> str:
     return f"{name}: cells expressing {', '.join(genes)}."
+
+
+def text_scores(
+    group_genes: dict[str, np.ndarray], gene_vectors: np.ndarray, type_vectors: np.ndarray, names
+) -> pd.DataFrame:
+    """Zero-shot: cosine similarity between each group's marker genes (the mean of their text
+    embeddings) and each embedded cell-type description, every group × type: ``group, cell_type,
+    source, score``. Both sets are centred on their own mean first, which removes the direction
+    every text shares."""
+    genes = _unit(gene_vectors - gene_vectors.mean(axis=0))
+    types = _unit(type_vectors - type_vectors.mean(axis=0))
+    rows = []
+    for group, positions in group_genes.items():
+        if len(positions):
+            similarity = types @ _unit(genes[positions].mean(axis=0))
+            rows += [(group, name, "text", float(s)) for name, s in zip(names, similarity, strict=True)]
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def from_text(
@@ -62,17 +108,8 @@ def from_text(
     *,
     top: int = 3,
 ) -> pd.DataFrame:
-    """Zero-shot: cosine similarity between each group's marker genes (the mean of their text
-    embeddings) and each embedded cell-type description. Both sets are centred on their own mean
-    first, which removes the direction every text shares."""
-    genes = _unit(gene_vectors - gene_vectors.mean(axis=0))
-    types = _unit(type_vectors - type_vectors.mean(axis=0))
-    rows = []
-    for group, positions in group_genes.items():
-        if len(positions):
-            similarity = types @ _unit(genes[positions].mean(axis=0))
-            rows += [(group, name, "text", float(s)) for name, s in zip(names, similarity, strict=True)]
-    return _top(pd.DataFrame(rows, columns=["group", "cell_type", "source", "score"]), top)
+    """The ``top`` text candidates per group (see :func:`text_scores`): a proposer, never a judge."""
+    return best_per_group(text_scores(group_genes, gene_vectors, type_vectors, names), top)
 
 
 def from_reference(
@@ -97,7 +134,7 @@ def from_reference(
     )
     frame = shares.stack().rename("score").reset_index()
     frame.columns = ["group", "cell_type", "score"]
-    return _top(frame.assign(source="reference"), top)
+    return best_per_group(frame.assign(source="reference"), top)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ in most groups (housekeeping genes, HLA class II in every antigen-presenting cel
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -32,14 +32,33 @@ class Thresholds:
     min_fraction_gap
         Group fraction minus the other groups' lower-quartile fraction.
     min_relative_mean
-        Mean in the group relative to the highest mean of any other group: a marker twice as high
-        in another group is that group's marker, not this one's.
+        Mean log-normalised value in the group relative to the highest of any other group: a
+        marker twice as high (in log units) in another group is that group's marker, not this one's.
+    min_relative_level
+        The same on the scale of ``expm1`` of the means (counts per 10,000): a transcript ten
+        times as abundant in another group is at that group's ambient level here (ambient RNA,
+        as glucagon or pancreatic polypeptide in every islet cell, is commonly a few percent and
+        at most about a tenth of a droplet's reads), so it is not this group's marker. The level
+        is that bound, set in advance; on the validation data it changes no label up to 0.3
+        (``python benchmarks/validation_annotation.py``).
+    contradiction_level
+        ``min_relative_level`` for negative markers: a contradiction must be real expression, at
+        least this share of the level of the group that expresses the gene most (a doublet carries
+        about half of each type's transcripts); below it, the gene is ambient here.
+    saturated_fraction, saturated_log2fc
+        When the other groups' lower-quartile fraction is at least ``saturated_fraction`` (a
+        transcript in nearly every droplet, as ambient insulin in pancreatic islets), no fraction
+        gap can show; the log2 fold change must then be at least ``saturated_log2fc`` instead.
     """
 
     min_fraction: float = 0.30
     min_log2fc: float = 0.58
     min_fraction_gap: float = 0.10
     min_relative_mean: float = 0.5
+    min_relative_level: float = 0.1
+    contradiction_level: float = 0.3
+    saturated_fraction: float = 0.9
+    saturated_log2fc: float = 1.0
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -91,11 +110,22 @@ def _max_of_others(values: np.ndarray) -> np.ndarray:
     return np.where(values == highest, second, highest)
 
 
+def contradicting(stats: dict[str, pd.DataFrame], thresholds: Thresholds) -> pd.DataFrame:
+    """Boolean group × gene table: the gene, as a negative marker, contradicts a label in the group
+    (:func:`supported` with ``contradiction_level`` as the relative level)."""
+    return supported(stats, replace(thresholds, min_relative_level=thresholds.contradiction_level))
+
+
 def supported(stats: dict[str, pd.DataFrame], thresholds: Thresholds) -> pd.DataFrame:
     """Boolean group × gene table: the gene passes every threshold in the group."""
+    saturated = stats["reference_fraction"] >= thresholds.saturated_fraction
+    above = (stats["fraction"] - stats["reference_fraction"] >= thresholds.min_fraction_gap) | (
+        saturated & (stats["log2fc"] >= thresholds.saturated_log2fc)
+    )
     return (
         (stats["fraction"] >= thresholds.min_fraction)
         & (stats["log2fc"] >= thresholds.min_log2fc)
-        & (stats["fraction"] - stats["reference_fraction"] >= thresholds.min_fraction_gap)
+        & above
         & (stats["mean"] >= thresholds.min_relative_mean * stats["max_other_mean"])
+        & (np.expm1(stats["mean"]) >= thresholds.min_relative_level * np.expm1(stats["max_other_mean"]))
     )

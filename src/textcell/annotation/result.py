@@ -18,22 +18,30 @@ class AnnotationResult:
     """What :func:`textcell.tl.annotate` found.
 
     groups
-        One row per group: ``group, n_cells, label, status, cell_ontology, supporting,
-        contradicting, missing, alternatives, sources, top_genes``.
+        One row per group: ``group, n_cells, label, status, quality`` (0–100,
+        :mod:`~textcell.annotation.quality`), ``cell_ontology, cell_ontology_label, chain`` (the
+        verification path, root first, ``" > "``-joined), ``depth, basis`` (whose markers verified
+        it: ``textcell``, ``consensus``, ``database`` or ``user``), ``supporting, contradicting,
+        missing, alternatives, sources, top_genes``.
     evidence
         Tidy: one row per (group, checked cell type, canonical marker) with ``role``
-        (``supporting``, ``missing`` or ``contradicting``), ``chosen`` (the group's label), and
+        (``supporting``, ``missing`` or ``contradicting``), ``chosen`` (the group's label),
+        ``chain_level`` (the type's place on the label's chain, root 0; -1 off it), ``basis``, and
         the marker's ``fraction``, ``mean``, ``reference_fraction``, ``log2fc`` in the group.
     candidates
         Every proposal: ``group, cell_type, source, score``.
     params
         Provenance: groupby, marker resource, thresholds, sources, models, versions.
+    text_scores
+        The text similarity of every group to every described cell type (``group, cell_type,
+        source, score``; the best three per group are the text candidates), when text was used.
     """
 
     groups: pd.DataFrame
     evidence: pd.DataFrame
     candidates: pd.DataFrame
     params: dict = field(default_factory=dict)
+    text_scores: pd.DataFrame | None = None
 
     def labels(self, groups) -> pd.DataFrame:
         """Per cell (given each cell's group): ``label`` and ``status`` as categoricals."""
@@ -58,6 +66,7 @@ class AnnotationResult:
             "groups": _plain(self.groups),
             "evidence": _plain(self.evidence),
             "candidates": _plain(self.candidates),
+            **({"text_scores": _plain(self.text_scores)} if self.text_scores is not None else {}),
         }
 
     @classmethod
@@ -71,6 +80,7 @@ class AnnotationResult:
             evidence=pd.DataFrame(stored["evidence"]),
             candidates=pd.DataFrame(stored["candidates"]),
             params=dict(stored["params"]),
+            text_scores=pd.DataFrame(stored["text_scores"]) if "text_scores" in stored else None,
         )
 
     def counts(self) -> dict[str, int]:

@@ -19,17 +19,20 @@ from scipy import sparse
 
 from .._expression import log_expression
 from ..annotation import candidates as sources
-from ..annotation.celltypes import CellTypes
-from ..annotation.evidence import Thresholds, group_statistics, supported
+from ..annotation.evidence import Thresholds, contradicting, group_statistics, supported
+from ..annotation.quality import quality
 from ..annotation.result import AnnotationResult
-from ..annotation.verify import Decision, decide
+from ..annotation.verify import MIN_MARKERS, MIN_SHARE, SEPARATION, Decision, decide
 from ..errors import InputError
-from ..markers import load_markers
+from ..markers import RESOURCES, load_markers
+from ..ontology import CellOntology, CellTypes
+from ..ontology.databases import CONSENSUS_SOURCES, consensus_markers
 from ..recipe import identity_of, require_same
 from .resolve_genes import symbol_fallback
 
 logger = logging.getLogger("textcell")
 SOURCE_ORDER = ("markers", "reference", "text", "chat")
+TEXT_CANDIDATES = 3
 
 
 def annotate(
@@ -38,7 +41,7 @@ def annotate(
     groupby: str,
     markers="textcell",
     tissue: str | list[str] | None = None,
-    species: str = "human",
+    species: str = "auto",
     marker_path=None,
     reference: ad.AnnData | None = None,
     reference_labels: str | None = None,
@@ -53,6 +56,8 @@ def annotate(
     n_genes: int = 20,
     key_added: str = "textcell_annotation",
     copy: bool = False,
+    cell_types: CellTypes | None = None,
+    consensus: int | None = CONSENSUS_SOURCES,
 ) -> ad.AnnData | None:
     """Label every group of cells and verify each label with marker genes.
 
@@ -64,11 +69,18 @@ def annotate(
     groupby
         The ``obs`` column with the groups to label.
     markers
-        ``"textcell"`` (the bundled canonical markers of common cell types), ``"panglaodb"``,
-        ``"cellmarker"``, ``"sctype"`` (not shipped: see :func:`textcell.markers.load_markers`),
-        a marker file, a dict ``{cell type: genes}`` or a DataFrame. The databases propose more
-        types; verification always uses canonical markers.
-    tissue, species, marker_path
+        ``"textcell"`` (the bundled canonical markers of the major cell types of the main
+        tissues, human and mouse), ``"panglaodb"``, ``"cellmarker"``, ``"sctype"`` (not shipped:
+        see :func:`textcell.markers.load_markers`), a marker file, a dict ``{cell type: genes}``
+        or a DataFrame. The databases propose more types; verification always uses canonical
+        markers.
+    tissue
+        Keep only the marker database rows of these tissues, and only textcell's types that live
+        there (types of no particular tissue, such as immune or endothelial cells, always stay).
+    species
+        ``"human"``, ``"mouse"`` or ``"auto"`` (detected from the gene names). Mouse genes are
+        resolved to their human orthologs, and textcell's mouse markers are used where they differ.
+    marker_path
         Passed to :func:`~textcell.markers.load_markers`.
     reference, reference_labels
         A labelled AnnData with the same cell embedding in ``obsm[use_rep]`` and its labels in
@@ -96,6 +108,13 @@ def annotate(
         ``unknown``) and ``uns[key_added]`` (params, groups, evidence, candidates).
     copy
         Return a modified copy instead of writing into ``adata``.
+    cell_types
+        The canonical vocabulary (default: textcell's table, :class:`textcell.ontology.CellTypes`).
+    consensus
+        Let a type outside the vocabulary be verified with the genes at least this many marker
+        databases list for its Cell Ontology term. ``None`` (default): such types are ``weak`` at
+        best — measured, every agreement level verified wrong types on the validation data
+        (:mod:`textcell.ontology.databases`).
 
     Returns
     -------
@@ -105,13 +124,23 @@ def annotate(
         dot plot).
     """
     from ..genes import GeneCorpus, GeneResolver
+    from ..genes.ids import detect_species
 
     thresholds = thresholds or Thresholds()
     groups = _groups(adata, groupby)
     corpus = GeneCorpus.load()
     resolver = GeneResolver(corpus)
+    detected = species == "auto"
+    if detected:
+        species = detect_species(
+            list(map(str, adata.raw.var_names if use_raw and adata.raw else adata.var_names))
+        )
+    vocabulary = cell_types if cell_types is not None else CellTypes.bundled()
+    vocabulary = vocabulary.for_tissue(tissue).for_species(species, resolver)
     table = load_markers(markers, tissue=tissue, species=species, path=marker_path, resolver=resolver)
-    vocabulary = CellTypes.bundled()
+    if isinstance(markers, str) and markers.lower() == "textcell":
+        table = table[table["cell_type"].isin(vocabulary.types)]
+    table = _on_vocabulary(table, vocabulary)
     expression, symbols = _expression(adata, layer, use_raw, resolver, species)
 
     wanted = set(table["gene"]) | {g for t in vocabulary.types.values() for g in (*t.positive, *t.negative)}
@@ -120,13 +149,16 @@ def annotate(
     genes = pd.Index(symbols[measured])
     stats = group_statistics(expression[:, measured], groups, genes)
     support = supported(stats, thresholds)
+    against = contradicting(stats, thresholds)
     top_genes = _top_genes(expression, symbols, groups, n_genes)
 
     proposals = [sources.from_markers(support, table, vocabulary)]
+    if isinstance(markers, str) and markers.lower() in RESOURCES:  # a database: textcell's types too
+        proposals.append(sources.from_vocabulary(support, vocabulary))
     used = ["markers"]
     text_source = _text_candidates(adata, text, text_model, genes_key, top_genes, vocabulary, table, corpus)
     if text_source is not None:
-        proposals.append(text_source[0])
+        proposals.append(sources.best_per_group(text_source[0], TEXT_CANDIDATES))
         used.append("text")
     if reference is not None:
         proposals.append(
@@ -138,18 +170,30 @@ def annotate(
         rows = [(g, sources.in_vocabulary(n, vocabulary), "chat", 1.0) for g, n in named.items()]
         proposals.append(pd.DataFrame(rows, columns=sources.COLUMNS))
         used.append("chat")
-    proposed = pd.concat(proposals, ignore_index=True)
+    proposed = pd.concat([p for p in proposals if len(p)] or [proposals[0]], ignore_index=True)
 
-    decisions = [decide(str(g), _ranked(proposed, g), support, vocabulary, table) for g in groups.categories]
+    ranked = {str(g): _ranked(proposed, g) for g in groups.categories}
+    agreed = _consensus(ranked, vocabulary, table, consensus, species, resolver)
+    trust = not (isinstance(markers, str) and markers.lower() in ("textcell", *RESOURCES))
+    decisions = [
+        decide(g, names, support, vocabulary, table, trust_markers=trust, consensus=agreed, against=against)
+        for g, names in ranked.items()
+    ]
+    ontology = CellOntology.bundled()
     params = {
         "groupby": groupby,
         "markers": markers if isinstance(markers, str) else "user table",
         "tissue": _tissue_text(tissue) or "",
         "species": species,
+        "species_detected": detected,
         "sources": used,
         "thresholds": thresholds.as_dict(),
-        "min_markers": 2,
-        "min_share": 0.5,
+        "min_markers": MIN_MARKERS,
+        "min_share": MIN_SHARE,
+        "separation": SEPARATION,
+        "consensus_sources": consensus if consensus is not None else 0,
+        "n_cell_types": len(vocabulary),
+        "cell_ontology": f"CL {ontology.version}",
         "n_genes": n_genes,
         "n_marker_rows": len(table),
         "n_markers_unresolved": int(table.attrs.get("unresolved", 0)),
@@ -160,14 +204,60 @@ def annotate(
     }
     sizes = pd.Series(np.asarray(groups.codes)).value_counts()
     result = AnnotationResult(
-        groups=_group_table(decisions, groups, sizes, vocabulary, proposed, top_genes),
+        groups=_group_table(
+            decisions, groups, sizes, vocabulary, table, proposed, top_genes, stats, thresholds
+        ),
         evidence=_evidence_table(decisions, stats),
         candidates=proposed,
         params=params,
+        text_scores=text_source[0] if text_source is not None else None,
     )
     adata = adata.copy() if copy else adata
     result.to_adata(adata, key_added=key_added)
     return adata if copy else None
+
+
+def _on_vocabulary(table: pd.DataFrame, vocabulary: CellTypes) -> pd.DataFrame:
+    """Marker table names on one vocabulary: a type of the table under its table name, another CL
+    term under its CL label, anything else as it is."""
+    ontology = CellOntology.bundled()
+    by_term = {t.cell_ontology: n for n, t in vocabulary.types.items()}
+
+    def name(cell_type: str, term: str) -> str:
+        known = vocabulary.canonical_name(cell_type) or by_term.get(term)
+        return known or (ontology.label(term) if term in ontology else cell_type)
+
+    pairs = table[["cell_type", "cell_ontology"]].drop_duplicates()
+    mapped = {(c, t): name(str(c), str(t)) for c, t in pairs.itertuples(index=False)}
+    names = [mapped[pair] for pair in zip(table["cell_type"], table["cell_ontology"], strict=True)]
+    out = table.assign(cell_type=names)
+    out.attrs = dict(table.attrs)
+    return out
+
+
+def _consensus(ranked, vocabulary, table, consensus, species, resolver):
+    """The marker databases' agreed markers, loaded only when a candidate is a CL term outside the
+    vocabulary (``None`` when off or not needed)."""
+    if consensus is None:
+        return None
+    outside = {n for names in ranked.values() for n in names if n not in vocabulary}
+    ontology = CellOntology.bundled()
+    terms = set(table.loc[table["cell_type"].isin(outside), "cell_ontology"]) | {
+        ontology.find(n) for n in outside
+    }
+    if not terms - {"", None}:
+        return None
+    return _cached_consensus(species, consensus, resolver)
+
+
+_CONSENSUS_CACHE: dict = {}
+
+
+def _cached_consensus(species, min_sources, resolver):
+    key = (species, min_sources)
+    if key not in _CONSENSUS_CACHE:
+        _CONSENSUS_CACHE[key] = consensus_markers(species=species, min_sources=min_sources, resolver=resolver)
+    return _CONSENSUS_CACHE[key]
 
 
 def _groups(adata: ad.AnnData, groupby: str) -> pd.Categorical:
@@ -262,7 +352,7 @@ def _text_candidates(adata, text, text_model, genes_key, top_genes, vocabulary, 
             return None
     else:
         type_vectors = embed_texts(embedder, list(texts.values()))
-    return sources.from_text(group_genes, vectors[has], type_vectors, list(texts)), embedder.model_id
+    return sources.text_scores(group_genes, vectors[has], type_vectors, list(texts)), embedder.model_id
 
 
 def _embedder_or_none(corpus, params):
@@ -308,7 +398,11 @@ def _tissue_text(tissue) -> str | None:
     return tissue if isinstance(tissue, str) or tissue is None else ", ".join(tissue)
 
 
-def _group_table(decisions: list[Decision], groups, sizes, vocabulary, proposed, top_genes) -> pd.DataFrame:
+def _group_table(
+    decisions: list[Decision], groups, sizes, vocabulary, table, proposed, top_genes, stats, thresholds
+) -> pd.DataFrame:
+    ontology = CellOntology.bundled()
+    terms = dict(zip(table["cell_type"], table["cell_ontology"], strict=True))
     rows = []
     for code, decision in enumerate(decisions):
         evidence = decision.evidence
@@ -316,13 +410,23 @@ def _group_table(decisions: list[Decision], groups, sizes, vocabulary, proposed,
             (proposed["group"].astype(str) == decision.group) & (proposed["cell_type"] == decision.label)
         ]["source"]
         known = vocabulary.types.get(decision.label)
+        term = (
+            known.cell_ontology
+            if known
+            else (terms.get(decision.label) or ontology.find(decision.label) or "")
+        )
         rows.append(
             {
                 "group": decision.group,
                 "n_cells": int(sizes.get(code, 0)),
                 "label": decision.label,
                 "status": decision.status,
-                "cell_ontology": known.cell_ontology if known else "",
+                "quality": quality(decision, stats, min_fraction=thresholds.min_fraction),
+                "cell_ontology": term if decision.status != "unknown" else "",
+                "cell_ontology_label": ontology.label(term) if term and decision.status != "unknown" else "",
+                "chain": " > ".join(decision.chain),
+                "depth": len(decision.chain),
+                "basis": evidence.basis if evidence else "",
                 "supporting": ", ".join(evidence.supporting) if evidence else "",
                 "contradicting": ", ".join(evidence.contradicting) if evidence else "",
                 "missing": ", ".join(evidence.missing) if evidence else "",
@@ -335,8 +439,11 @@ def _group_table(decisions: list[Decision], groups, sizes, vocabulary, proposed,
 
 
 def _evidence_table(decisions: list[Decision], stats: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per (group, checked type, marker); ``chain_level`` is the type's place on the
+    label's verification chain (0: its root; -1: not on it)."""
     rows = []
     for decision in decisions:
+        level = {name: i for i, name in enumerate(decision.chain)}
         for name, check in decision.checks.items():
             for role, genes in (
                 ("supporting", check.supporting),
@@ -349,13 +456,25 @@ def _evidence_table(decisions: list[Decision], stats: dict[str, pd.DataFrame]) -
                         "cell_type": name,
                         "check": check.status,
                         "chosen": name == decision.label,
+                        "chain_level": level.get(name, -1),
+                        "basis": check.basis,
                         "marker": gene,
                         "role": role,
                         **{k: float(stats[k].at[decision.group, gene]) for k in EVIDENCE_STATS},
                     }
                     for gene in genes
                 ]
-    columns = ["group", "cell_type", "check", "chosen", "marker", "role", *EVIDENCE_STATS]
+    columns = [
+        "group",
+        "cell_type",
+        "check",
+        "chosen",
+        "chain_level",
+        "basis",
+        "marker",
+        "role",
+        *EVIDENCE_STATS,
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
