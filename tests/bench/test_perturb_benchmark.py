@@ -253,7 +253,7 @@ def test_the_model_grid_covers_every_family_and_kind_of_vector():
     twins = bench.random_twins(specs)
     assert twins["kNN · GO"] == "kNN · random"
     assert twins["Scouter · MiniLM"] == "Scouter · random"
-    assert all(s.options["scouter"]["threads"] == 1 for s in specs if s.family == "Scouter")
+    assert all(s.options["scouter"] == bench.SCOUTER_OPTIONS for s in specs if s.family == "Scouter")
     assert tuple(PERTURB_TASKS) == bench.TASKS
     args = build_parser().parse_args(["perturb", "evaluate", "--tasks", "norman_doubles", "--jobs", "1"])
     assert (args.tasks, args.jobs, args.seeds) == (["norman_doubles"], 1, 1)

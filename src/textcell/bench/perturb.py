@@ -19,8 +19,8 @@ prediction, beside the nearest training shift and random ranking.
 
 The models' hyperparameters are their defaults, fixed before any of these runs (ridge's penalty
 is chosen inside each fold by leave-one-out over its training genes; kNN k = 5; Scouter's
-:class:`~textcell.perturb.ScouterConfig` with one torch thread); nothing is tuned on the folds
-reported.
+:class:`~textcell.perturb.ScouterConfig`, with one torch thread and at most 200 training cells
+per condition and context, a time budget); nothing is tuned on the folds reported.
 """
 
 from __future__ import annotations
@@ -66,6 +66,9 @@ EMBEDDINGS = {  # report name: (embedder, knowledge)
 }
 FAMILIES = {"ridge": "ridge", "kNN": "knn", "Scouter": "scouter"}
 SCOUTER_EMBEDDINGS = ("MiniLM", "GO", "random")  # TF-IDF for ridge and kNN only: the time budget
+# one torch thread per worker; at most 200 training cells per condition and context (binds on
+# Papalexi and Kang only; Norman and McFaline have about 100): the time budget, chosen before any run
+SCOUTER_OPTIONS = {"threads": 1, "max_cells_per_group": 200}
 TASKS = ("papalexi", "norman_singles", "norman_doubles", "mcfaline", "kang")
 GOAL_BASELINE = {
     "papalexi": BASELINE,
@@ -78,7 +81,7 @@ GOAL_BASELINE = {
 
 def knowledge_models(scouter: Mapping | None = None) -> list[ModelSpec]:
     """Every model family with every kind of gene vector (Scouter: text, GO and random only)."""
-    options = {"scouter": {"threads": 1, **dict(scouter or {})}}
+    options = {"scouter": {**SCOUTER_OPTIONS, **dict(scouter or {})}}
     specs = []
     for family, method in FAMILIES.items():
         for label, (embedder, knowledge) in EMBEDDINGS.items():
@@ -420,7 +423,7 @@ def perturbation_benchmark(
         results["tasks"]["mcfaline"] = task
     if "kang" in tasks:
         adata = ad.read_h5ad(shared_file(KANG))
-        scouter_options = {"scouter": {"threads": 1, **dict(scouter or {})}}
+        scouter_options = {"scouter": {**SCOUTER_OPTIONS, **dict(scouter or {})}}
         task = run_task(
             kang_folds(adata, control_seed=control_seed, contexts=conditions.get("kang")),
             [

@@ -276,7 +276,9 @@ def perturb_markdown(results: dict) -> str:
         "resamples of the conditions) and a two-sided sign test; a model beats a baseline when the CI "
         "lies above zero. Many models are compared, so expect about one in twenty CIs to miss zero by "
         "chance. Hyperparameters are the models' defaults, fixed before these runs (ridge's penalty by "
-        "leave-one-out inside each fold's training genes, kNN k = 5, Scouter's defaults); nothing was "
+        "leave-one-out inside each fold's training genes, kNN k = 5, Scouter's defaults with at most 200 "
+        "training cells per condition and cell type, a time budget that binds on Papalexi and Kang); "
+        "nothing was "
         "tuned on the reported folds. A gene without a vector (IER5L has no GO terms) gets the zero "
         "vector: the model knows nothing about it.\n",
         "### Where we stand\n",
