@@ -315,7 +315,7 @@ def evaluate(
     }
     result["replicates"] = [score >= REPLICATES for score in result["references"][CEILING][HEADLINE]]
     if candidates is not None:
-        rankers = [*names, NEAREST]
+        rankers = [*names, *([NEAREST] if all(NEAREST in out["reverse"] for out in outputs) else [])]
         result["candidates"] = list(candidates)
         result["reverse"] = {}
         for ranker in rankers:

@@ -193,16 +193,22 @@ def _comparison_table(task: dict, subset_name: str) -> list[str]:
     return out
 
 
-def _full_table(task: dict) -> list[str]:
+def _full_table(task: dict, baseline: str) -> list[str]:
     subset = task["comparisons"]["all"]
-    out = ["| model | " + " | ".join(METRIC_LABELS[m] for m in METRICS) + " | fit time (s) |"]
-    out.append("|---" * (len(METRICS) + 2) + "|")
+    out = [
+        "| model | "
+        + " | ".join(METRIC_LABELS[m] for m in METRICS)
+        + f" | gain vs {baseline} (top-20 DE) [95% CI] | fit time (s) |"
+    ]
+    out.append("|---" * (len(METRICS) + 3) + "|")
     for name, entry in subset["models"].items():
         cells = " | ".join(format_summary(entry["summary"][m]) for m in METRICS)
-        out.append(f"| {name} | {cells} | {format_summary(task['fit_seconds'][name], 1)} |")
+        comparison = entry.get("versus", {}).get(baseline, {}).get(HEADLINE)
+        gain = "–" if comparison is None else f"{_gain(comparison)} ({_tally(comparison)})"
+        out.append(f"| {name} | {cells} | {gain} | {format_summary(task['fit_seconds'][name], 1)} |")
     for name, entry in subset["references"].items():
         cells = " | ".join(format_summary(entry["summary"][m]) for m in METRICS)
-        out.append(f"| *reference:* {name} | {cells} | – |")
+        out.append(f"| *reference:* {name} | {cells} | – | – |")
     return out
 
 
@@ -300,7 +306,7 @@ def perturb_markdown(results: dict) -> str:
                 out.append(f"**{extra} ({task['comparisons'][extra]['n']})**:\n")
                 out += [*_comparison_table(task, extra), ""]
         out.append(f"**All conditions ({n}), every metric** (the full table):\n")
-        out += [*_full_table(task), ""]
+        out += [*_full_table(task, GOAL_BASELINE.get(key, BASELINE)), ""]
         if "residual" in task:
             out += [*_residual_table(task), ""]
         if key == "norman_doubles":
