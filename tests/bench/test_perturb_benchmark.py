@@ -281,7 +281,7 @@ def test_goal_lines_say_plainly_whether_knowledge_beats_the_baseline(lopo, doubl
         line.startswith("- Reverse prediction on Norman (3 held-out conditions, 46 candidates)")
         for line in lines
     )
-    assert lines[-1].startswith("- Wall time 1.0 min with 2 worker")
+    assert lines[-1].startswith("- Time: 1.0 min wall with 2 worker")
     verdicts = [goal_verdicts(key, task) for key, task in results["tasks"].items()]
     plain = next(line for line in lines if "Goal" in line)
     assert plain.startswith("- **Goal: met**") == any(v["winners"] for v in verdicts)

@@ -23,6 +23,7 @@ A task is a list of :class:`Fold` s: the cells a model is fitted on and the held
 from __future__ import annotations
 
 import functools
+import time
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -148,6 +149,7 @@ def _run_fold(
         from .._settings import settings
 
         settings.progress = False
+    cpu = time.process_time()
     truths = {
         q.id: (
             q.cells.mean(0, dtype=np.float64),
@@ -190,6 +192,7 @@ def _run_fold(
         for name, scores in _references(query, train_shifts, rng, halvings).items():
             out["references"].setdefault(name, {})[query.id] = scores
     out["observed"] = {qid: truth[0] - truth[1] for qid, truth in truths.items()}
+    out["cpu_seconds"] = time.process_time() - cpu
     return out
 
 
@@ -312,6 +315,7 @@ def evaluate(
             name: summarize([t for out in outputs for t in out["seconds"][name]]) for name in names
         },
         "references": {name: gather("references", name) for name in REFERENCES},
+        "fold_cpu_seconds": float(sum(out["cpu_seconds"] for out in outputs)),
     }
     result["replicates"] = [score >= REPLICATES for score in result["references"][CEILING][HEADLINE]]
     if candidates is not None:

@@ -113,12 +113,21 @@ def goal_lines(results: dict) -> list[str]:
     reverse = _reverse_pooled(results)
     if reverse:
         lines.append(_reverse_line(reverse))
-    lines.append(
-        f"- Wall time {results['wall_seconds'] / 60:.1f} min with {results.get('jobs', 1)} worker "
-        "process(es) "
-        "on a shared 2-core machine (timed under load)."
-    )
+    lines.append(time_line(results))
     return lines
+
+
+def time_line(results: dict) -> str:
+    """Wall time (under whatever load the shared machine had) and CPU time, which load does not
+    inflate: half of it is the wall time on two free cores."""
+    line = (
+        f"- Time: {results['wall_seconds'] / 60:.1f} min wall with {results.get('jobs', 1)} worker "
+        "process(es) on a shared 2-core machine, timed under load"
+    )
+    if "cpu_seconds" in results:
+        cpu = results["cpu_seconds"] / 60
+        line += f"; {cpu:.1f} min of CPU in all, about {cpu / 2:.1f} min on two free cores"
+    return line + "."
 
 
 # ---------------------------------------------------------------------------- reverse
@@ -271,8 +280,7 @@ def perturb_markdown(results: dict) -> str:
     """The report section of a :func:`~textcell.bench.perturb.perturbation_benchmark` run."""
     out = [
         "## Perturbation responses\n",
-        f"Wall time {results['wall_seconds']:.0f} s with {results.get('jobs', 1)} worker process(es) on a "
-        "shared 2-core machine (timed under load). One protocol for every dataset: the control cells "
+        f"{time_line(results)[2:]} One protocol for every dataset: the control cells "
         "are split at random (within each cell line or type; seed below): the models are fitted on, and "
         "predict from, one half; the held-out condition's observed shift and its top-20 DE genes (|Welch t|) "
         "use only the other half. Each held-out condition's cells are halved at random (10 times) to "
