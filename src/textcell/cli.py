@@ -558,7 +558,13 @@ def _perturb_fit(args: argparse.Namespace) -> int:
     if any(not sep or not gene for _, sep, gene in pairs):
         raise InputError("Write --condition-genes as LABEL=GENE (e.g. stim=IFNB1).")
     model = PerturbationModel(
-        args.method, embedding=args.model, view=args.view, corpus=_corpus(args), k=args.k, seed=args.seed
+        args.method,
+        embedding=args.model,
+        view=args.view,
+        corpus=_corpus(args),
+        k=args.k,
+        seed=args.seed,
+        missing_vectors=args.missing_vectors,
     )
     model.fit(
         adata,
@@ -991,6 +997,12 @@ COMMANDS: tuple[Command, ...] = (
             _arg("--layer", help="expression layer instead of X"),
             _arg("-k", type=_positive_int, default=5, help="neighbours for knn (default 5)"),
             _arg("--seed", type=int, default=0, help="seed (default 0)"),
+            _arg(
+                "--missing-vectors",
+                choices=("error", "zero"),
+                default="error",
+                help="a perturbed gene without a vector: stop (default), or give it the zero vector",
+            ),
             MODEL_ARG,
             VIEW_ARG,
             CORPUS_ARG,

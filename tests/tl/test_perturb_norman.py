@@ -167,3 +167,19 @@ def test_perturb_rank_tool_and_cli(norman, tmp_path, capsys):
     assert "KLF1+MAP2K6" in capsys.readouterr().out
     assert main([*args, "--condition", "NOSUCH", "--candidates", "KLF1", "-o", str(tsv)]) == 2
     assert "No query cells labelled 'NOSUCH'" in capsys.readouterr().err
+
+
+def test_cli_fits_a_go_model_that_gives_genes_without_terms_the_zero_vector(norman, tmp_path, capsys):
+    without(norman, "IER5L").write_h5ad(tmp_path / "train.h5ad")
+    fit = ["perturb", "fit", str(tmp_path / "train.h5ad"), "--method", "knn", "--model", "go"]
+    predict = ["perturb", "predict", "--conditions", "IER5L", "KLF1", "-o", str(tmp_path / "p.tsv")]
+    assert main([*fit, "-o", str(tmp_path / "strict.npz")]) == 0
+    assert main([predict[0], predict[1], str(tmp_path / "strict.npz"), *predict[2:]]) == 2
+    assert "no vector for IER5L" in capsys.readouterr().err
+    assert main([*fit, "--missing-vectors", "zero", "-o", str(tmp_path / "zero.npz")]) == 0
+    assert main([predict[0], predict[1], str(tmp_path / "zero.npz"), *predict[2:]]) == 0
+    table = pd.read_csv(tmp_path / "p.tsv", sep="\t", index_col=0)
+    model = PerturbationModel.load(tmp_path / "zero.npz")
+    np.testing.assert_allclose(
+        table.loc["IER5L"].to_numpy() - model.control_mean, model.params["single_deltas"].mean(0), atol=1e-4
+    )
