@@ -63,6 +63,9 @@ def test_paired_comparison_is_a_bootstrap_interval_and_a_sign_test():
     assert not paired_comparison([0.9, 0.1, 0.9, 0.2], [0.1, 0.6, 0.4, 0.5])["beats"]
     assert not paired_comparison([0.9], [0.1])["beats"]
     assert paired_comparison([0.5, float("nan"), 0.7], [0.4, 0.1, 0.6])["gain"]["n"] == 2
+    # the same prediction written two ways differs by rounding: a tie, not a win or a loss
+    rounding = paired_comparison([0.5, 0.6, 0.7], [0.5 + 1e-15, 0.6 - 1e-15, 0.6])
+    assert (rounding["better"], rounding["worse"]) == (1, 0)
     assert bootstrap_ci([0.2, 0.2, 0.2]) == (pytest.approx(0.2), pytest.approx(0.2))
     with pytest.raises(ValueError, match="equal lengths"):
         paired_comparison([0.1, 0.2], [0.1])

@@ -42,6 +42,9 @@ def format_summary(summary: dict, digits: int = 3) -> str:
     return f"{summary['mean']:.{digits}f} ± {summary['sd']:.{digits}f}"
 
 
+TIE = 1e-9  # paired scores closer than this are equal: two ways of writing the same prediction
+
+
 def paired_comparison(
     scores: Sequence[float],
     baseline: Sequence[float],
@@ -54,7 +57,8 @@ def paired_comparison(
 
     The paired gain (score minus baseline; baseline minus score when lower is better) is
     summarised with a percentile-bootstrap 95% confidence interval of its mean (resampling the
-    units, ``seed``) and a two-sided sign test (units with a gain of exactly 0 do not count).
+    units, ``seed``) and a two-sided sign test (units whose gain is within :data:`TIE` of 0, the
+    same prediction up to rounding, do not count).
     ``beats`` is whether the interval lies above zero (never for a single unit). Units with a NaN
     on either side are left out.
     """
@@ -65,7 +69,7 @@ def paired_comparison(
     gain = gain[np.isfinite(gain)]
     if gain.size == 0:
         raise ValueError("paired_comparison needs at least one unit scored on both sides")
-    better, worse = int((gain > 0).sum()), int((gain < 0).sum())
+    better, worse = int((gain > TIE).sum()), int((gain < -TIE).sum())
     low, high = bootstrap_ci(gain, seed=seed, n_resamples=n_resamples)
     return {
         "gain": summarize(gain),
