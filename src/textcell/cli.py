@@ -557,7 +557,13 @@ def _perturb_fit(args: argparse.Namespace) -> int:
     if any(not sep or not gene for _, sep, gene in pairs):
         raise InputError("Write --condition-genes as LABEL=GENE (e.g. stim=IFNB1).")
     model = PerturbationModel(
-        args.method, embedding=args.model, view=args.view, corpus=_corpus(args), k=args.k, seed=args.seed
+        args.method,
+        embedding=args.model,
+        view=args.view,
+        corpus=_corpus(args),
+        k=args.k,
+        seed=args.seed,
+        missing_vectors=args.missing_vectors,
     )
     model.fit(
         adata,
@@ -591,11 +597,12 @@ def _perturb_predict(args: argparse.Namespace) -> int:
 
 
 def _perturb_evaluate(args: argparse.Namespace) -> int:
-    from .bench.perturb import goal_lines, perturbation_benchmark
+    from .bench.perturb import perturbation_benchmark
+    from .bench.perturb_report import goal_lines
     from .bench.report import write_report
 
     results = perturbation_benchmark(
-        tasks=args.tasks, papalexi_seeds=range(args.seeds), kang_seeds=range(args.kang_seeds)
+        tasks=args.tasks, seeds=range(args.seeds), kang_seeds=range(args.kang_seeds), jobs=args.jobs
     )
     write_report(args.output, perturb=results)
     print("\n".join(goal_lines(results)))
@@ -603,6 +610,34 @@ def _perturb_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _perturb_reverse(args: argparse.Namespace) -> int:
+    from . import tl
+    from ._io import atomic_write
+    from .perturb import PerturbationModel, candidate_conditions
+
+    adata = _read_h5ad(args.h5ad, backed=False)
+    model = PerturbationModel.load(args.model_file)
+    genes = candidate_conditions(args.candidate_genes or [], pairs=args.pairs)
+    candidates = [*(args.candidates or []), *genes]
+    tl.perturb_rank(
+        adata,
+        model=model,
+        condition=args.condition,
+        condition_key=args.condition_key,
+        control=args.control,
+        candidates=candidates or None,
+        layer=args.layer,
+    )
+    table = adata.uns["textcell_perturb_rank"]["ranking"]
+    with atomic_write(args.output, "w") as handle:
+        table.to_csv(handle, sep="\t", index=False)
+    for _, row in table.head(5).iterrows():
+        print(f"{row['rank']:>3}  {row['condition']}  (Pearson {row['pearson']:.3f})")
+    print(f"Wrote {len(table)} ranked candidate(s) to {args.output}")
+    return 0
+
+
+PERTURB_TASKS = ("papalexi", "norman_singles", "norman_doubles", "mcfaline", "kang")
 PROGRAMS_OUTPUT_ARG = _arg(
     "-o", "--output", type=_output_folder, default=Path("textcell-bench-programs"), help="report folder"
 )
@@ -961,6 +996,12 @@ COMMANDS: tuple[Command, ...] = (
             _arg("--layer", help="expression layer instead of X"),
             _arg("-k", type=_positive_int, default=5, help="neighbours for knn (default 5)"),
             _arg("--seed", type=int, default=0, help="seed (default 0)"),
+            _arg(
+                "--missing-vectors",
+                choices=("error", "zero"),
+                default="error",
+                help="a perturbed gene without a vector: stop (default), or give it the zero vector",
+            ),
             MODEL_ARG,
             VIEW_ARG,
             CORPUS_ARG,
@@ -980,7 +1021,8 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         ("perturb", "evaluate"),
-        "perturbation benchmark: Papalexi leave-one-perturbation-out, Kang held-out cell type",
+        "perturbation benchmark: text, GO and random gene vectors × ridge, kNN, Scouter on Papalexi, "
+        "Norman singles and doubles (with reverse prediction), McFaline cross-cell-line, Kang",
         _perturb_evaluate,
         (
             _arg(
@@ -990,13 +1032,36 @@ COMMANDS: tuple[Command, ...] = (
                 default=Path("benchmarks/report-perturb"),
                 help="report folder (default benchmarks/report-perturb)",
             ),
-            _arg("--tasks", nargs="+", default=["papalexi", "kang"], help="papalexi, kang"),
             _arg(
-                "--seeds", type=_positive_int, default=1, help="Scouter seeds per Papalexi fold (default 1)"
+                "--tasks",
+                nargs="+",
+                choices=PERTURB_TASKS,
+                default=list(PERTURB_TASKS),
+                help="tasks to run (default: all)",
             ),
+            _arg("--seeds", type=_positive_int, default=1, help="Scouter seeds per fold (default 1)"),
             _arg(
                 "--kang-seeds", type=_positive_int, default=3, help="Scouter seeds per Kang fold (default 3)"
             ),
+            _arg("--jobs", type=_positive_int, default=2, help="folds run in parallel processes (default 2)"),
+        ),
+    ),
+    Command(
+        ("perturb", "reverse"),
+        "rank candidate perturbations (A or A+B) by how well their predicted shift matches the "
+        "observed shift of one condition's cells; a TSV",
+        _perturb_reverse,
+        (
+            _arg("model_file", type=Path, help="model written by `textcell perturb fit`"),
+            _arg("--h5ad", type=Path, required=True, help="cells of the query condition and control cells"),
+            _arg("--condition", required=True, help="label of the query cells"),
+            _arg("--condition-key", help="obs column of conditions (default: the model's)"),
+            _arg("--control", help="label of control cells (default: the model's)"),
+            _arg("--candidates", nargs="+", help="candidate conditions (A, A+B)"),
+            _arg("--candidate-genes", nargs="+", help="genes whose single perturbations are candidates"),
+            _arg("--pairs", action="store_true", help="also every pair of --candidate-genes"),
+            _arg("--layer", help="expression layer instead of X"),
+            _arg("-o", "--output", type=_output_file, required=True, help="TSV to write"),
         ),
     ),
 )

@@ -6,7 +6,7 @@ from scipy import stats
 from sklearn.metrics import pairwise_distances, silhouette_samples, silhouette_score
 
 from textcell.bench import metrics
-from textcell.bench.stats import beats, paired_beats, summarize
+from textcell.bench.stats import beats, bootstrap_ci, paired_beats, paired_comparison, summarize
 from textcell.errors import InputError
 
 
@@ -41,6 +41,34 @@ def test_paired_beats_needs_a_gain_above_its_own_spread():
     assert not paired_beats(summarize([0.5, -0.3, 0.1]))  # mean 0.1, sd 0.4
     assert not paired_beats(summarize([-0.10, -0.12, -0.08]))
     assert not paired_beats(summarize([0.2]))  # one fold has no spread to beat
+
+
+def test_paired_comparison_is_a_bootstrap_interval_and_a_sign_test():
+    model = [0.62, 0.55, 0.71, 0.40, 0.66, 0.58, 0.49, 0.70]
+    base = [0.50, 0.52, 0.60, 0.45, 0.51, 0.50, 0.47, 0.55]
+    result = paired_comparison(model, base, seed=3)
+    gain = np.subtract(model, base)
+    expected = stats.bootstrap(
+        (gain,), np.mean, n_resamples=10_000, method="percentile", rng=np.random.default_rng(3)
+    ).confidence_interval
+    assert (result["ci_low"], result["ci_high"]) == pytest.approx((expected.low, expected.high))
+    assert result["gain"] == summarize(gain)
+    assert (result["better"], result["worse"]) == (7, 1)
+    assert result["sign_p"] == pytest.approx(stats.binomtest(7, 8).pvalue)
+    assert result["beats"] == (expected.low > 0)
+    # lower is better (normalised MSE): the gain is the baseline's error minus the model's
+    lower = paired_comparison([0.5, 0.6, 0.4], [0.6, 0.8, 0.5], higher_is_better=False)
+    assert lower["gain"]["mean"] == pytest.approx(0.1333333)
+    # a gain that flips sign between units does not beat; one unit never does; NaN units drop
+    assert not paired_comparison([0.9, 0.1, 0.9, 0.2], [0.1, 0.6, 0.4, 0.5])["beats"]
+    assert not paired_comparison([0.9], [0.1])["beats"]
+    assert paired_comparison([0.5, float("nan"), 0.7], [0.4, 0.1, 0.6])["gain"]["n"] == 2
+    # the same prediction written two ways differs by rounding: a tie, not a win or a loss
+    rounding = paired_comparison([0.5, 0.6, 0.7], [0.5 + 1e-15, 0.6 - 1e-15, 0.6])
+    assert (rounding["better"], rounding["worse"]) == (1, 0)
+    assert bootstrap_ci([0.2, 0.2, 0.2]) == (pytest.approx(0.2), pytest.approx(0.2))
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_comparison([0.1, 0.2], [0.1])
 
 
 def test_kmeans_and_leiden_recover_separated_clusters(blobs):

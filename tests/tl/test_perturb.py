@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 
 import textcell
@@ -261,3 +262,17 @@ def test_bad_options_fail_clearly(papalexi):
         PerturbationModel("train_mean").fit(papalexi, control="NT")
     with pytest.raises(InputError, match="not fitted"):
         PerturbationModel("ridge").predict(["STAT1"])
+
+
+def test_scouter_caps_the_training_cells_of_each_condition_and_context():
+    from textcell.perturb.scouter import _cap_groups
+
+    condition = np.repeat([0, 1, 2], [500, 30, 100])
+    context = np.tile([0, 1], 315)
+    keep = _cap_groups(condition, context, 40, seed=0)
+    groups = pd.crosstab(condition[keep], context[keep])
+    np.testing.assert_array_equal(groups.to_numpy(), [[40, 40], [15, 15], [40, 40]])
+    np.testing.assert_array_equal(keep, _cap_groups(condition, context, 40, seed=0))
+    assert not np.array_equal(keep, _cap_groups(condition, context, 40, seed=1))
+    with pytest.raises(InputError, match="at least target_cells"):
+        ScouterConfig(max_cells_per_group=8)

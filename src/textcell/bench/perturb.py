@@ -1,334 +1,445 @@
-"""Perturbation benchmark: every model beside the train-mean baseline, with the spread.
+"""Perturbation benchmark: knowledge (text, GO, random vectors) × model (ridge, kNN, Scouter)
+beside the baselines, on four designs, through one protocol (:mod:`.perturb_protocol`).
 
-* Papalexi 2021 (THP-1 ECCITE-seq, 25 CRISPR knockouts): leave-one-perturbation-out; each
-  knockout is predicted by models fitted on the other 24 (and the control cells).
-* Kang 2018 (PBMC, IFN-β): one cell type held out at a time; its response is predicted from
-  the other four types' responses and its own control cells. The stimulation is named by its
-  gene, IFNB1, for the embedding models.
+* **papalexi**: Papalexi 2021 THP-1 ECCITE-seq, 25 CRISPR knockouts; leave one knockout out.
+* **norman_singles**: Norman 2019 K562 CRISPRa, 18 single genes; leave one gene out (and every
+  double containing it, so the gene is unseen).
+* **norman_doubles**: the 15 Norman doubles ``A+B``; leave one double out (singles and other
+  doubles train); the additive baseline sums the observed singles; where both singles were seen,
+  how much of the double's residual from additive a model recovers; the genetic-interaction type
+  (Norman 2019, via Scouter's authors) where the table covers the pair.
+* **mcfaline**: McFaline-Figueroa 2023 CRISPRi, 9 knockouts in three glioblastoma lines; hold out
+  one line, predict its knockouts from the other lines and its own control cells, beside the
+  same knockout's mean shift in the other lines.
+* **kang**: Kang 2018 PBMC IFN-β; hold out one cell type (one stimulus: no gene knowledge to test).
 
-The control cells are split once, at random (``control_seed``, within each cell type): the
-models see one half (fitting, and the cells a prediction starts from); the held-out condition's
-observed shift and its top-20 DE genes use only the other half. Sharing control cells would let
-the DE genes pick genes whose control mean is noisy and let every training shift correlate with
-the truth through that noise. A prediction is scored by its shift from the control mean it
-started from.
+On Norman, every fitted model also ranks candidate perturbations (every gene of the screen as a
+single, and the screen's doubles) for the held-out condition's observed shift: reverse
+prediction, beside the nearest training shift and random ranking.
 
-A model "beats" train-mean on a metric when its paired gain (model minus train-mean in each
-fold; train-mean minus model for normalised MSE) has a mean above its sd over folds
-(:func:`textcell.bench.stats.paired_beats`).
-
-On Papalexi, reference rows (not models: they use the held-out cells) show the ceiling: half
-of a held-out knockout's cells, or the single training knockout whose shift correlates best with
-that half, predicts the other half (scored against the truth's control cells), over random
-halvings.
+The models' hyperparameters are their defaults, fixed before any of these runs (ridge's penalty
+is chosen inside each fold by leave-one-out over its training genes; kNN k = 5; Scouter's
+:class:`~textcell.perturb.ScouterConfig`, with one torch thread and at most 200 training cells
+per condition and context, a time budget); nothing is tuned on the folds reported.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from importlib.metadata import version
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 
-from .._progress import progress
 from ..datasets._shared import shared_file
-from ..perturb import PerturbationModel, perturbation_metrics, top_de_genes
-from ..perturb.data import log_expression
-from ..perturb.metrics import HIGHER_IS_BETTER, METRIC_LABELS, METRICS, pearson
-from .stats import format_summary, paired_beats, summarize
+from ..perturb import PerturbationModel
+from ..perturb.conditions import split_label
+from .perturb_protocol import (
+    Fold,
+    ModelSpec,
+    Query,
+    compare,
+    evaluate,
+    log_adata,
+    public,
+    residual_scores,
+    truth_controls,
+)
 
 logger = logging.getLogger("textcell")
 
 PAPALEXI = "cells/papalexi2021_thp1_crispr.h5ad"
 KANG = "cells/kang2018_ctrl_vs_ifnb.h5ad"
+NORMAN_MCFALINE = "perturb/norman2019_mcfaline2023_subset.h5ad"
+INTERACTIONS = "perturb/norman2019_genetic_interactions.csv"
 BASELINE = "train-mean"
-HEADLINE = "pearson_delta_de20"
-CEILING = "split-half noise ceiling"
-ORACLE = "best single training perturbation, chosen on half A"
-HALF_BASELINE = "train-mean, scored on half B"
-NO_EFFECT = 0.2  # a noise ceiling below this: the knockout's shift does not replicate between halves
+ADDITIVE = "additive (sum of observed singles)"
+SAME_KNOCKOUT = "same knockout, mean of the other lines"
+EMBEDDINGS = {  # report name: (embedder, knowledge)
+    "MiniLM": ("all-MiniLM-L6-v2", "text"),
+    "TF-IDF": ("tfidf", "text"),
+    "GO": ("go", "GO"),
+    "random": ("random", "random"),
+}
+FAMILIES = {"ridge": "ridge", "kNN": "knn", "Scouter": "scouter"}
+SCOUTER_EMBEDDINGS = ("MiniLM", "GO", "random")  # TF-IDF for ridge and kNN only: the time budget
+# one torch thread per worker; at most 200 training cells per condition and context (binds on
+# Papalexi and Kang only; Norman and McFaline have about 100): the time budget, chosen before any run
+SCOUTER_OPTIONS = {"threads": 1, "max_cells_per_group": 200}
+TASKS = ("papalexi", "norman_singles", "norman_doubles", "mcfaline", "kang")
+GOAL_BASELINE = {
+    "papalexi": BASELINE,
+    "norman_singles": BASELINE,
+    "norman_doubles": ADDITIVE,
+    "mcfaline": BASELINE,
+    "kang": BASELINE,
+}
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    method: str
-    embedding: str | None = None
-    options: Mapping | None = None
-
-    def build(self, seed: int) -> PerturbationModel:
-        kwargs = dict(self.options or {})
-        if self.embedding is not None:
-            kwargs["embedding"] = self.embedding
-        return PerturbationModel(self.method, seed=seed, **kwargs)
-
-
-def papalexi_models(scouter: Mapping | None = None) -> list[ModelSpec]:
-    return [
-        ModelSpec(BASELINE, "train_mean"),
-        ModelSpec("ridge (MiniLM)", "ridge", "all-MiniLM-L6-v2"),
-        ModelSpec("kNN (MiniLM)", "knn", "all-MiniLM-L6-v2"),
-        ModelSpec("ridge (TF-IDF)", "ridge", "tfidf"),
-        ModelSpec("kNN (TF-IDF)", "knn", "tfidf"),
-        ModelSpec("ridge (random vectors, control)", "ridge", "random"),
-        ModelSpec("scouter (MiniLM)", "scouter", "all-MiniLM-L6-v2", {"scouter": dict(scouter or {})}),
-    ]
+def knowledge_models(scouter: Mapping | None = None) -> list[ModelSpec]:
+    """Every model family with every kind of gene vector (Scouter: text, GO and random only)."""
+    options = {"scouter": {**SCOUTER_OPTIONS, **dict(scouter or {})}}
+    specs = []
+    for family, method in FAMILIES.items():
+        for label, (embedder, knowledge) in EMBEDDINGS.items():
+            if method == "scouter" and label not in SCOUTER_EMBEDDINGS:
+                continue
+            specs.append(
+                ModelSpec(
+                    f"{family} · {label}",
+                    method,
+                    embedder,
+                    options if method == "scouter" else None,
+                    family=family,
+                    knowledge=knowledge,
+                )
+            )
+    return specs
 
 
-def kang_models(scouter: Mapping | None = None) -> list[ModelSpec]:
-    return [
-        ModelSpec(BASELINE, "train_mean"),
-        ModelSpec("similar cell types (no text)", "similar_contexts"),
-        ModelSpec("scouter (MiniLM)", "scouter", "all-MiniLM-L6-v2", {"scouter": dict(scouter or {})}),
-    ]
+def random_twins(specs: Sequence[ModelSpec]) -> dict[str, str]:
+    """Each knowledge model → the same model with random vectors."""
+    random = {s.family: s.name for s in specs if s.knowledge == "random"}
+    return {
+        s.name: random[s.family] for s in specs if s.knowledge not in (None, "random") and s.family in random
+    }
 
 
-def _log_adata(adata: ad.AnnData) -> ad.AnnData:
-    """The data with log-normalised dense X (normalised once, not in every fold)."""
-    expression, _ = log_expression(adata)
-    return ad.AnnData(expression, obs=adata.obs.copy(), var=adata.var[[]].copy())
+# ---------------------------------------------------------------------------- folds
 
 
-def truth_controls(is_control: np.ndarray, groups: np.ndarray, seed: int) -> np.ndarray:
-    """Mask of the control cells kept for the truth: a seeded random half of each group's."""
-    rng = np.random.default_rng(seed)
-    kept = np.zeros(len(is_control), dtype=bool)
-    for group in pd.unique(groups):
-        rows = rng.permutation(np.flatnonzero(is_control & (groups == group)))
-        kept[rows[len(rows) // 2 :]] = True
-    return kept
+def _labels(adata: ad.AnnData, key: str = "perturbation") -> np.ndarray:
+    return adata.obs[key].astype(str).to_numpy()
 
 
-def _predicted_shift(model: PerturbationModel, condition: str, **kwargs) -> np.ndarray:
-    """The prediction's shift from the control mean it started from."""
-    predicted, control = model.predict_with_control([condition], **kwargs)
-    return predicted.to_numpy()[0] - control.to_numpy()
+def _genes(label: str) -> set[str]:
+    return set(split_label(label, control="control"))
 
 
-def _fold(
-    specs: Sequence[ModelSpec],
-    seeds: Sequence[int],
-    fit: Callable[[PerturbationModel], PerturbationModel],
-    predict: Callable[[PerturbationModel], np.ndarray],
-    truth: tuple[np.ndarray, np.ndarray, np.ndarray],
-    seconds: dict[str, list[float]],
-) -> dict[str, dict[str, float]]:
-    observed, control, de = truth
-    out = {}
-    for spec in specs:
-        runs = []
-        for seed in seeds if spec.method == "scouter" else seeds[:1]:
-            model = fit(spec.build(seed))
-            seconds.setdefault(spec.name, []).append(model.training["seconds"])
-            runs.append(perturbation_metrics(control + predict(model), observed, control, de))
-        out[spec.name] = {m: float(np.mean([r[m] for r in runs])) for m in METRICS}
-    return out
-
-
-def _references(
-    cells: np.ndarray,
-    seen_mean: np.ndarray,
-    truth_control: np.ndarray,
-    train_shifts: np.ndarray,
-    rng: np.random.Generator,
-    halvings: int,
-) -> dict[str, dict[str, float]]:
-    """Scores that use the held-out cells, averaged over random halvings of them: half A's shift
-    (from the models' control mean), the training shift closest to it (Pearson, all genes) and
-    the train-mean, each scored on half B against the truth's control cells."""
-    control = truth_control.mean(0, dtype=np.float64)
-    runs = []
-    for _ in range(halvings):
-        order = rng.permutation(len(cells))
-        half_a, half_b = cells[order[: len(cells) // 2]], cells[order[len(cells) // 2 :]]
-        shift_a = half_a.mean(0, dtype=np.float64) - seen_mean
-        closest = int(np.argmax([pearson(shift, shift_a) for shift in train_shifts]))
-        observed, de = half_b.mean(0, dtype=np.float64), top_de_genes(half_b, truth_control)
-        predictions = {CEILING: shift_a, ORACLE: train_shifts[closest], HALF_BASELINE: train_shifts.mean(0)}
-        runs.append(
-            {k: perturbation_metrics(control + p, observed, control, de) for k, p in predictions.items()}
+def leave_one_out_folds(
+    adata: ad.AnnData, *, control_seed: int, holds_out=None, info=None, conditions=None
+) -> list[Fold]:
+    """One fold per condition: the models are fitted without it (and without every condition
+    ``holds_out(held, other)`` says must go with it) and half of the control cells."""
+    labels = _labels(adata)
+    perturbations = [c for c in dict.fromkeys(labels) if c != "control"]
+    truth = truth_controls(labels == "control", np.zeros(len(labels)), control_seed)
+    seen = adata[~truth]
+    seen_labels = labels[~truth]
+    seen_mean = adata.X[(labels == "control") & ~truth].mean(0, dtype=np.float64)
+    folds = []
+    for held in conditions or perturbations:
+        dropped = {held} | {c for c in perturbations if holds_out is not None and holds_out(held, c)}
+        train = seen[~np.isin(seen_labels, list(dropped))]
+        query = Query(
+            held,
+            held,
+            adata.X[labels == held],
+            adata.X[truth],
+            seen_mean,
+            info=info(held, train) if info else {},
         )
-    return {k: {m: float(np.mean([r[k][m] for r in runs])) for m in METRICS} for k in runs[0]}
+        folds.append(Fold(held, train, [query]))
+    return folds
 
 
-def leave_one_perturbation_out(
+def papalexi_folds(adata: ad.AnnData, *, control_seed: int = 0, conditions=None) -> list[Fold]:
+    return leave_one_out_folds(log_adata(adata), control_seed=control_seed, conditions=conditions)
+
+
+def norman(adata: ad.AnnData) -> ad.AnnData:
+    """The Norman 2019 cells of the shared Norman/McFaline file, log-normalised and dense."""
+    return log_adata(adata[adata.obs["dataset"].astype(str) == "norman19"])
+
+
+def norman_single_folds(adata: ad.AnnData, *, control_seed: int = 0, conditions=None) -> list[Fold]:
+    """Leave one single gene out, with every double that contains it."""
+    data = norman(adata)
+    singles = [c for c in dict.fromkeys(_labels(data)) if c != "control" and "+" not in c]
+    return leave_one_out_folds(
+        data,
+        control_seed=control_seed,
+        holds_out=lambda held, other: held in _genes(other),
+        conditions=conditions or singles,
+        info=lambda held, train: {"kind": "single"},
+    )
+
+
+def norman_double_folds(
+    adata: ad.AnnData, interactions: pd.DataFrame | None = None, *, control_seed: int = 0, conditions=None
+) -> list[Fold]:
+    """Leave one double out; its singles, where measured, stay in training."""
+    data = norman(adata)
+    doubles = [c for c in dict.fromkeys(_labels(data)) if "+" in c]
+    types = {}
+    if interactions is not None:
+        types = {
+            frozenset(_genes(p)): t
+            for p, t in zip(interactions["perturbation"], interactions["gi_type"], strict=True)
+        }
+
+    def info(held: str, train: ad.AnnData) -> dict:
+        trained = set(_labels(train))
+        return {
+            "kind": "double",
+            "singles_seen": sum(g in trained for g in _genes(held)),
+            "gi_type": types.get(frozenset(_genes(held)), ""),
+        }
+
+    return leave_one_out_folds(data, control_seed=control_seed, conditions=conditions or doubles, info=info)
+
+
+def norman_candidates(adata: ad.AnnData) -> list[str]:
+    """Reverse prediction's candidates: every gene of the Norman screen as a single perturbation
+    (those measured alone and those only in doubles) and the screen's doubles."""
+    labels = [c for c in dict.fromkeys(_labels(norman(adata))) if c != "control"]
+    genes = dict.fromkeys(g for label in labels for g in split_label(label, control="control"))
+    return [*genes, *(c for c in labels if "+" in c)]
+
+
+def held_out_context_folds(
     adata: ad.AnnData,
-    specs: Sequence[ModelSpec],
     *,
-    condition_key: str = "perturbation",
+    context_key: str,
     control: str = "control",
+    condition_key: str = "perturbation",
+    condition_genes: Mapping[str, str] | None = None,
+    control_seed: int = 0,
+    contexts: Sequence[str] | None = None,
+) -> list[Fold]:
+    """One fold per context (cell line, cell type): fitted on the other contexts; each of its
+    conditions is predicted from half of its own control cells, the truth uses the other half."""
+    labels = _labels(adata, condition_key)
+    where = adata.obs[context_key].astype(str).to_numpy()
+    truth = truth_controls(labels == control, where, control_seed)
+    fit = {"condition_key": condition_key, "control": control, "context_key": context_key}
+    if condition_genes:
+        fit["condition_genes"] = dict(condition_genes)
+    folds = []
+    for context in contexts or list(dict.fromkeys(where)):
+        here = where == context
+        start = adata[here & (labels == control) & ~truth]
+        start_mean = np.asarray(start.X).mean(0, dtype=np.float64)
+        queries = [
+            Query(
+                f"{condition} in {context}",
+                condition,
+                adata.X[here & (labels == condition)],
+                adata.X[here & truth],
+                start_mean,
+                start=start,
+                info={"context": context},
+            )
+            for condition in dict.fromkeys(labels[here])
+            if condition != control
+        ]
+        folds.append(Fold(context, adata[~here & ~truth], queries, fit))
+    return folds
+
+
+def mcfaline_folds(adata: ad.AnnData, *, control_seed: int = 0, contexts=None) -> list[Fold]:
+    data = log_adata(adata[adata.obs["dataset"].astype(str) == "mcfaline23"])
+    return held_out_context_folds(data, context_key="cell_type", control_seed=control_seed, contexts=contexts)
+
+
+def kang_folds(adata: ad.AnnData, *, control_seed: int = 0, contexts=None) -> list[Fold]:
+    return held_out_context_folds(
+        log_adata(adata),
+        context_key="cell_type",
+        condition_key="condition",
+        control="ctrl",
+        condition_genes={"stim": "IFNB1"},
+        control_seed=control_seed,
+        contexts=contexts,
+    )
+
+
+# ---------------------------------------------------------------------------- tasks
+
+
+def _subsets(result: dict, extra: Mapping[str, Sequence[bool]] | None = None) -> dict:
+    replicating = result["replicates"]
+    return {"all": [True] * len(replicating), "replicating": replicating, **dict(extra or {})}
+
+
+def run_task(
+    folds: Sequence[Fold],
+    specs: Sequence[ModelSpec],
+    baselines: Sequence[str],
+    *,
     seeds: Sequence[int] = (0,),
-    conditions: Sequence[str] | None = None,
+    jobs: int = 1,
     control_seed: int = 0,
     halvings: int = 10,
+    candidates: Sequence[str] | None = None,
+    extra_subsets=None,
+    additive: str | None = None,
+    desc: str = "folds",
 ) -> dict:
-    """Fit every model without one condition, predict it, score it; for each condition.
-
-    The truth uses the half of the control cells that ``control_seed`` keeps from the models;
-    ``halvings`` random halvings of each held-out condition's cells give the reference rows.
-    """
-    data = _log_adata(adata)
-    labels = data.obs[condition_key].astype(str).to_numpy()
-    perturbations = [c for c in dict.fromkeys(labels) if c != control]
-    held_out = list(conditions or perturbations)
-    truth_only = truth_controls(labels == control, np.zeros(len(labels)), control_seed)
-    seen, truth_control = data[~truth_only].copy(), data.X[truth_only]
-    seen_mean = data.X[(labels == control) & ~truth_only].mean(0, dtype=np.float64)
-    shifts = {c: data.X[labels == c].mean(0, dtype=np.float64) - seen_mean for c in perturbations}
-    rng = np.random.default_rng(control_seed)
-    folds, references, seconds = {}, {}, {}
-    for condition in progress(held_out, desc="leave-one-perturbation-out", unit="fold"):
-        cells = data.X[labels == condition]
-        train = seen[seen.obs[condition_key].astype(str).to_numpy() != condition]
-        folds[condition] = _fold(
-            specs,
-            seeds,
-            lambda m, train=train: m.fit(train, condition_key=condition_key, control=control),
-            lambda m, condition=condition: _predicted_shift(m, condition),
-            (
-                cells.mean(0, dtype=np.float64),
-                truth_control.mean(0, dtype=np.float64),
-                top_de_genes(cells, truth_control),
-            ),
-            seconds,
-        )
-        train_shifts = np.stack([s for c, s in shifts.items() if c != condition])
-        references[condition] = _references(cells, seen_mean, truth_control, train_shifts, rng, halvings)
-    result = _summaries(folds, specs, seconds, seeds)
+    """Evaluate ``folds`` and compare every model with ``baselines`` and its random twin."""
+    result = evaluate(
+        folds,
+        specs,
+        seeds=seeds,
+        halvings=halvings,
+        seed=control_seed,
+        candidates=candidates,
+        jobs=jobs,
+        desc=desc,
+    )
+    subsets = _subsets(result, extra_subsets(result) if extra_subsets else None)
+    result["baselines"] = list(baselines)
+    result["comparisons"] = compare(
+        result, baselines, subsets, seed=control_seed, random_twin=random_twins(specs)
+    )
+    if additive is not None:
+        seen = [c for c in result["conditions"] if result["info"][c].get("singles_seen") == 2]
+        result["residual"] = residual_scores(result, additive, seen)
     result["control_seed"] = control_seed
-    result["halvings"] = halvings
-    result["references"] = _compare(references, [CEILING, ORACLE, HALF_BASELINE], HALF_BASELINE)
-    return result
-
-
-def held_out_context(
-    adata: ad.AnnData,
-    specs: Sequence[ModelSpec],
-    *,
-    context_key: str = "cell_type",
-    condition_key: str = "condition",
-    control: str = "ctrl",
-    stimulus: str = "stim",
-    stimulus_gene: str = "IFNB1",
-    seeds: Sequence[int] = (0,),
-    control_seed: int = 0,
-) -> dict:
-    """Hold out each context (cell type): predict its stimulated mean from the models' half of its
-    control cells; the truth uses the other half (split once by ``control_seed``)."""
-    data = _log_adata(adata)
-    labels = data.obs[condition_key].astype(str).to_numpy()
-    contexts = data.obs[context_key].astype(str).to_numpy()
-    truth_only = truth_controls(labels == control, contexts, control_seed)
-    folds, seconds = {}, {}
-    for context in progress(list(dict.fromkeys(contexts)), desc="held-out cell type", unit="fold"):
-        here = contexts == context
-        stim, ctrl = data.X[here & (labels == stimulus)], data.X[here & truth_only]
-        truth = (stim.mean(0, dtype=np.float64), ctrl.mean(0, dtype=np.float64), top_de_genes(stim, ctrl))
-        train, query = data[~here & ~truth_only], data[here & (labels == control) & ~truth_only]
-        folds[context] = _fold(
-            specs,
-            seeds,
-            lambda m, train=train: m.fit(
-                train,
-                condition_key=condition_key,
-                control=control,
-                context_key=context_key,
-                condition_genes={stimulus: stimulus_gene},
-            ),
-            lambda m, query=query: _predicted_shift(m, stimulus, adata=query),
-            truth,
-            seconds,
-        )
-    result = _summaries(folds, specs, seconds, seeds)
-    result["control_seed"] = control_seed
-    return result
-
-
-def _compare(folds: dict, names: Sequence[str], baseline: str) -> dict:
-    """Per name: the scores over folds, their summaries and, beside ``baseline``, the paired gain."""
-    out = {}
-    for name in names:
-        scores = {m: [folds[f][name][m] for f in folds] for m in METRICS}
-        entry = {"scores": scores, "summary": {m: summarize(v) for m, v in scores.items()}}
-        if name != baseline:
-            entry["versus_train_mean"] = {}
-            for metric in METRICS:
-                sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
-                base = [folds[f][baseline][metric] for f in folds]
-                gain = [sign * (a - b) for a, b in zip(scores[metric], base, strict=True)]
-                entry["versus_train_mean"][metric] = {
-                    "gain": summarize(gain),
-                    "folds_better": int(sum(g > 0 for g in gain)),
-                    "beats": paired_beats(summarize(gain)),
-                }
-        out[name] = entry
-    return out
-
-
-def _summaries(folds: dict, specs: Sequence[ModelSpec], seconds: dict, seeds: Sequence[int]) -> dict:
-    models = _compare(folds, [s.name for s in specs], BASELINE)
-    for name, entry in models.items():
-        entry["fit_seconds"] = summarize(seconds[name])
-    return {"folds": list(folds), "seeds": list(seeds), "models": models}
-
-
-def _torch_threads_now() -> int:
-    from .._torch import require_torch
-
-    return int(require_torch().get_num_threads())
+    return public(result)
 
 
 def perturbation_benchmark(
     *,
-    tasks: Sequence[str] = ("papalexi", "kang"),
-    papalexi_seeds: Sequence[int] = (0,),
+    tasks: Sequence[str] = TASKS,
+    seeds: Sequence[int] = (0,),
     kang_seeds: Sequence[int] = (0, 1, 2),
     scouter: Mapping | None = None,
-    conditions: Sequence[str] | None = None,
+    jobs: int = 1,
     control_seed: int = 0,
+    halvings: int = 10,
+    conditions: Mapping[str, Sequence[str]] | None = None,
 ) -> dict:
-    """Run the benchmark on the shared data; a JSON-able dict of every number."""
-    start = time.perf_counter()
-    results: dict = {"textcell_version": version("textcell"), "tasks": {}}
+    """Run the benchmark on the shared data; a JSON-able dict of every number.
+
+    ``seeds``: Scouter's seeds per fold (the other models are deterministic); ``conditions``
+    restricts a task to some of its folds (``{"papalexi": ["STAT1", ...]}``; for tests).
+    """
+    unknown = set(tasks) - set(TASKS)
+    if unknown:
+        raise ValueError(f"unknown perturbation task(s) {sorted(unknown)}; choose from {', '.join(TASKS)}")
+    start, cpu = time.perf_counter(), time.process_time()
+    conditions = dict(conditions or {})
+    models = knowledge_models(scouter)
+    common = {"jobs": jobs, "control_seed": control_seed, "halvings": halvings}
+    results: dict = {"textcell_version": version("textcell"), "jobs": jobs, "tasks": {}}
     if "papalexi" in tasks:
         adata = ad.read_h5ad(shared_file(PAPALEXI))
-        full = PerturbationModel("scouter", embedding="all-MiniLM-L6-v2", seed=0, scouter=scouter)
+        task = run_task(
+            papalexi_folds(adata, control_seed=control_seed, conditions=conditions.get("papalexi")),
+            [ModelSpec(BASELINE, "train_mean"), *models],
+            [BASELINE],
+            seeds=seeds,
+            desc="papalexi",
+            **common,
+        )
+        full = PerturbationModel(
+            "scouter", embedding="all-MiniLM-L6-v2", seed=0, scouter={"threads": 1, **dict(scouter or {})}
+        )
         full.fit(adata)  # the whole data from raw counts: the stated training time
         renamed = full.resolution[full.resolution["route"] != "symbol"]
-        task = leave_one_perturbation_out(
-            adata,
-            papalexi_models(scouter),
-            seeds=papalexi_seeds,
-            conditions=conditions,
-            control_seed=control_seed,
-        )
         task.update(
             dataset="Papalexi 2021 THP-1 ECCITE-seq (25 CRISPR knockouts)",
-            design="leave-one-perturbation-out",
+            design="leave one knockout out",
             n_cells=int(adata.n_obs),
             n_genes=int(adata.n_vars),
-            n_conditions=len(full.conditions),
             renamed=renamed[["name", "symbol", "route"]].to_dict(orient="records"),
             scouter_full_fit={
                 "seconds": full.training["seconds"],
                 "epochs": full.training["best_epoch"],
                 "validation": full.training["validation"],
-                "torch_threads": _torch_threads_now(),
+                "torch_threads": 1,
             },
             not_applicable={"additive": "no combinations in the data"},
         )
         results["tasks"]["papalexi"] = task
+    if {"norman_singles", "norman_doubles", "mcfaline"} & set(tasks):
+        screen = ad.read_h5ad(shared_file(NORMAN_MCFALINE))
+        candidates = norman_candidates(screen)
+        norman_cells = int((screen.obs["dataset"].astype(str) == "norman19").sum())
+    if "norman_singles" in tasks:
+        task = run_task(
+            norman_single_folds(
+                screen, control_seed=control_seed, conditions=conditions.get("norman_singles")
+            ),
+            [ModelSpec(BASELINE, "train_mean"), *models],
+            [BASELINE],
+            seeds=seeds,
+            candidates=candidates,
+            desc="norman singles",
+            **common,
+        )
+        task.update(
+            dataset="Norman 2019 K562 CRISPRa, single genes",
+            design="leave one gene out (with the doubles that contain it)",
+            n_cells=norman_cells,
+            n_genes=int(screen.n_vars),
+        )
+        results["tasks"]["norman_singles"] = task
+    if "norman_doubles" in tasks:
+        interactions = pd.read_csv(shared_file(INTERACTIONS))
+        task = run_task(
+            norman_double_folds(
+                screen, interactions, control_seed=control_seed, conditions=conditions.get("norman_doubles")
+            ),
+            [ModelSpec(BASELINE, "train_mean"), ModelSpec(ADDITIVE, "additive"), *models],
+            [BASELINE, ADDITIVE],
+            seeds=seeds,
+            candidates=candidates,
+            extra_subsets=lambda r: {
+                "both singles seen": [r["info"][c]["singles_seen"] == 2 for c in r["conditions"]],
+                "a single unseen": [r["info"][c]["singles_seen"] < 2 for c in r["conditions"]],
+            },
+            additive=ADDITIVE,
+            desc="norman doubles",
+            **common,
+        )
+        task.update(
+            dataset="Norman 2019 K562 CRISPRa, double perturbations A+B",
+            design="leave one double out (singles and the other doubles train)",
+            n_cells=norman_cells,
+            n_genes=int(screen.n_vars),
+            interactions_covered=int(sum(bool(i["gi_type"]) for i in task["info"].values())),
+        )
+        results["tasks"]["norman_doubles"] = task
+    if "mcfaline" in tasks:
+        task = run_task(
+            mcfaline_folds(screen, control_seed=control_seed, contexts=conditions.get("mcfaline")),
+            [ModelSpec(BASELINE, "train_mean"), ModelSpec(SAME_KNOCKOUT, "additive"), *models],
+            [BASELINE, SAME_KNOCKOUT],
+            seeds=seeds,
+            desc="mcfaline",
+            **common,
+        )
+        task.update(
+            dataset="McFaline-Figueroa 2023 CRISPRi, 9 knockouts in 3 glioblastoma lines",
+            design="hold out one cell line; predict its knockouts from the other lines",
+            n_cells=int((screen.obs["dataset"].astype(str) == "mcfaline23").sum()),
+            n_genes=int(screen.n_vars),
+        )
+        results["tasks"]["mcfaline"] = task
     if "kang" in tasks:
         adata = ad.read_h5ad(shared_file(KANG))
-        task = held_out_context(adata, kang_models(scouter), seeds=kang_seeds, control_seed=control_seed)
+        scouter_options = {"scouter": {**SCOUTER_OPTIONS, **dict(scouter or {})}}
+        task = run_task(
+            kang_folds(adata, control_seed=control_seed, contexts=conditions.get("kang")),
+            [
+                ModelSpec(BASELINE, "train_mean"),
+                ModelSpec("similar cell types (no text)", "similar_contexts"),
+                # one stimulus: its vector is the same in every fold, so no gene knowledge is tested
+                ModelSpec("Scouter · MiniLM", "scouter", "all-MiniLM-L6-v2", scouter_options, "Scouter"),
+            ],
+            [BASELINE],
+            seeds=kang_seeds,
+            desc="kang",
+            **common,
+        )
         task.update(
             dataset="Kang 2018 PBMC, control vs IFN-β (5 cell types)",
-            design="held-out cell type",
+            design="hold out one cell type",
             n_cells=int(adata.n_obs),
             n_genes=int(adata.n_vars),
             not_applicable={
@@ -338,126 +449,7 @@ def perturbation_benchmark(
         )
         results["tasks"]["kang"] = task
     results["wall_seconds"] = time.perf_counter() - start
+    # CPU time of this process and, when folds ran in worker processes, of theirs
+    workers = sum(task["fold_cpu_seconds"] for task in results["tasks"].values()) if jobs > 1 else 0.0
+    results["cpu_seconds"] = time.process_time() - cpu + workers
     return results
-
-
-# ---------------------------------------------------------------------------- report
-
-
-def goal_lines(results: dict) -> list[str]:
-    """Plain statements: does any model beat train-mean on Pearson-delta (top-20 DE genes), and
-    where does the ceiling lie?"""
-    lines = []
-    for key, task in results["tasks"].items():
-        base = task["models"][BASELINE]["summary"][HEADLINE]
-        winners = []
-        for name, entry in task["models"].items():
-            if name == BASELINE:
-                continue
-            versus = entry["versus_train_mean"][HEADLINE]
-            ours = entry["summary"][HEADLINE]
-            verdict = "beats it by more than the spread" if versus["beats"] else "does not beat it"
-            winners += [name] if versus["beats"] else []
-            lines.append(
-                f"- {key}: {name} {format_summary(ours)} vs train-mean {format_summary(base)}: {verdict} "
-                f"(paired gain {format_summary(versus['gain'])}, better on {versus['folds_better']} of "
-                f"{len(task['folds'])} folds)."
-            )
-        lines.append(
-            f"- **{key}: "
-            + (f"{', '.join(winners)} beat(s) train-mean" if winners else "nothing beats train-mean")
-            + " on Pearson-delta (top-20 DE) by more than the spread of the paired gain.**"
-        )
-        if "references" in task:
-            lines.append(_ceiling_line(key, task))
-    return lines
-
-
-def _ceiling_line(key: str, task: dict) -> str:
-    refs, n = task["references"], len(task["folds"])
-    ceiling, oracle, base = (refs[name]["summary"][HEADLINE] for name in (CEILING, ORACLE, HALF_BASELINE))
-    gains = {name: refs[name]["versus_train_mean"][HEADLINE] for name in (CEILING, ORACLE)}
-    flat = sum(score < NO_EFFECT for score in refs[CEILING]["scores"][HEADLINE])
-    if not gains[CEILING]["beats"]:
-        verdict = (
-            "not even the held-out cells themselves beat train-mean by more than the spread, so no "
-            "model can be expected to meet the goal on this data"
-        )
-    elif not gains[ORACLE]["beats"]:
-        verdict = (
-            "only the held-out cells themselves beat train-mean by more than the spread, so the goal "
-            "is out of reach for any model that predicts from the training perturbations' shifts"
-        )
-    else:
-        verdict = (
-            "the best training perturbation beats train-mean by more than the spread, so the goal is "
-            "within reach of a model that picks the right one"
-        )
-    return (
-        f"- {key} ceiling (references, not models: half A of each held-out perturbation's cells "
-        f"predicts half B): split-half noise ceiling {format_summary(ceiling)}, below {NO_EFFECT} for "
-        f"{flat} of {n} perturbations (an effect that does not replicate between halves); best single "
-        f"training perturbation, chosen on half A, {format_summary(oracle)}; train-mean scored on "
-        f"half B {format_summary(base)}. Paired gains over that train-mean: noise ceiling "
-        f"{format_summary(gains[CEILING]['gain'])}, best training perturbation "
-        f"{format_summary(gains[ORACLE]['gain'])} (better on {gains[ORACLE]['folds_better']} of {n} "
-        f"folds): {verdict}."
-    )
-
-
-def perturb_markdown(results: dict) -> str:
-    """The report section of a :func:`perturbation_benchmark` run."""
-    out = [
-        "## Perturbation responses\n",
-        f"Wall time {results['wall_seconds']:.0f} s on this "
-        "machine. Every number: mean ± sd over held-out folds (Scouter: averaged over its seeds in "
-        "each fold first). The control cells are split once at random (within each cell type): the "
-        "models see one half (fitting, and the cells a prediction starts from), the truth uses only "
-        "the other. Metrics compare a prediction's shift from the control mean it started from with "
-        "the held-out condition's shift from the truth's control cells; DE genes are the condition's "
-        "top 20 by |Welch t| against the truth's control cells; normalised MSE divides by the error "
-        "of predicting no change (lower is better). A model beats train-mean when its paired gain "
-        "over the folds has a mean above its sd.\n",
-        "### Where we stand\n",
-        *goal_lines(results),
-        "",
-    ]
-    for key, task in results["tasks"].items():
-        out.append(
-            f"### {key}: {task['dataset']}\n\n{task['n_cells']:,} cells × {task['n_genes']:,} genes; "
-            f"{task['design']} over {len(task['folds'])} folds ({', '.join(task['folds'])}); "
-            f"seeds {task['seeds']}; control split seed {task['control_seed']}.\n"
-        )
-        out.append("| model | " + " | ".join(METRIC_LABELS[m] for m in METRICS) + " | fit time (s) |")
-        out.append("|---" * (len(METRICS) + 2) + "|")
-        for name, entry in task["models"].items():
-            cells = " | ".join(format_summary(entry["summary"][m]) for m in METRICS)
-            out.append(f"| {name} | {cells} | {format_summary(entry['fit_seconds'], 1)} |")
-        for name, entry in task.get("references", {}).items():
-            cells = " | ".join(format_summary(entry["summary"][m]) for m in METRICS)
-            marker = (
-                "reference" if name == HALF_BASELINE else "reference, not a model; uses the held-out cells"
-            )
-            out.append(f"| *{marker}:* {name} | {cells} | – |")
-        out.append("")
-        if "references" in task:
-            out.append(
-                f"- Reference rows: each held-out perturbation's cells are halved at random "
-                f"{task['halvings']} times; half A's shift from the models' control mean (the noise "
-                "ceiling), or the training perturbation whose shift correlates best with it over all "
-                "genes, predicts half B, scored against the truth's control cells on half B's own "
-                "top-20 DE genes; train-mean is scored on the same half B."
-            )
-        for what, why in task.get("not_applicable", {}).items():
-            out.append(f"- {what}: not run ({why}).")
-        for row in task.get("renamed", []):
-            out.append(f"- perturbed gene {row['name']} resolved to {row['symbol']} ({row['route']}).")
-        if "scouter_full_fit" in task:
-            fit = task["scouter_full_fit"]
-            out.append(
-                f"- Scouter-style model fitted on all of {key} (raw counts, all "
-                f"{task['n_conditions']} perturbations): {fit['seconds']:.1f} s on "
-                f"{fit['torch_threads']} torch thread(s), {fit['epochs']} epochs ({fit['validation']})."
-            )
-        out.append("")
-    return "\n".join(out)

@@ -273,7 +273,7 @@ def readme_table(results: dict) -> str:
 
         lines += ["", *classifier_goal_lines(results["classifier"])]
     if "perturb" in results:
-        from .perturb import goal_lines as perturb_goal_lines
+        from .perturb_report import goal_lines as perturb_goal_lines
 
         lines += ["", *perturb_goal_lines(results["perturb"])]
     return "\n".join(lines).strip("\n") + "\n"
@@ -317,7 +317,7 @@ def render_markdown(results: dict) -> str:
         parts.append(classifier_markdown(results["classifier"]))
         parts.append("![learning curves](figures/classifier_learning_curves.png)\n")
     if "perturb" in results:
-        from .perturb import perturb_markdown
+        from .perturb_report import perturb_markdown
 
         parts.append(perturb_markdown(results["perturb"]))
     return "\n".join(parts)

@@ -40,3 +40,66 @@ def format_summary(summary: dict, digits: int = 3) -> str:
     if summary.get("n") == 1:
         return f"{summary['mean']:.{digits}f}"
     return f"{summary['mean']:.{digits}f} ± {summary['sd']:.{digits}f}"
+
+
+TIE = 1e-9  # paired scores closer than this are equal: two ways of writing the same prediction
+
+
+def paired_comparison(
+    scores: Sequence[float],
+    baseline: Sequence[float],
+    *,
+    higher_is_better: bool = True,
+    seed: int = 0,
+    n_resamples: int = 10_000,
+) -> dict:
+    """How ``scores`` compare with ``baseline`` scored on the same units (folds, conditions).
+
+    The paired gain (score minus baseline; baseline minus score when lower is better) is
+    summarised with a percentile-bootstrap 95% confidence interval of its mean (resampling the
+    units, ``seed``) and a two-sided sign test (units whose gain is within :data:`TIE` of 0, the
+    same prediction up to rounding, do not count).
+    ``beats`` is whether the interval lies above zero (never for a single unit). Units with a NaN
+    on either side are left out.
+    """
+    a, b = np.asarray(scores, dtype=np.float64), np.asarray(baseline, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired scores need equal lengths, got {a.shape} and {b.shape}")
+    gain = (a - b) if higher_is_better else (b - a)
+    gain = gain[np.isfinite(gain)]
+    if gain.size == 0:
+        raise ValueError("paired_comparison needs at least one unit scored on both sides")
+    better, worse = int((gain > TIE).sum()), int((gain < -TIE).sum())
+    low, high = bootstrap_ci(gain, seed=seed, n_resamples=n_resamples)
+    return {
+        "gain": summarize(gain),
+        "ci_low": low,
+        "ci_high": high,
+        "better": better,
+        "worse": worse,
+        "sign_p": float(stats.binomtest(better, better + worse).pvalue) if better + worse else 1.0,
+        "beats": bool(gain.size > 1 and low > 0),
+    }
+
+
+def bootstrap_ci(
+    values: Sequence[float], *, seed: int = 0, n_resamples: int = 10_000, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile-bootstrap confidence interval of the mean of ``values`` (scipy's bootstrap);
+    a single value, or identical ones, give that value at both ends."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < 2 or np.ptp(values) == 0:
+        return float(values.mean()), float(values.mean())
+    result = stats.bootstrap(
+        (values,),
+        np.mean,
+        n_resamples=n_resamples,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def format_interval(low: float, high: float, digits: int = 3) -> str:
+    return f"[{low:.{digits}f}, {high:.{digits}f}]"

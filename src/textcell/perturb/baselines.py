@@ -56,11 +56,16 @@ def ridge_predict(params: dict[str, np.ndarray], vectors: np.ndarray) -> np.ndar
 
 
 def knn_predict(train_vectors: np.ndarray, deltas: np.ndarray, vectors: np.ndarray, k: int) -> np.ndarray:
-    """Mean shift of the ``k`` most cosine-similar training genes (ties broken by order)."""
-    similarity = unit_rows(vectors) @ unit_rows(train_vectors).T
+    """Mean shift of the ``k`` most cosine-similar training genes (ties broken by order); a zero
+    vector (a gene the embedding knows nothing about) gets the mean of every training gene."""
+    queries = unit_rows(vectors)
+    similarity = queries @ unit_rows(train_vectors).T
     k = min(k, len(train_vectors))
     nearest = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
-    return np.asarray(deltas, dtype=np.float64)[nearest].mean(axis=1)
+    deltas = np.asarray(deltas, dtype=np.float64)
+    predicted = deltas[nearest].mean(axis=1)
+    predicted[~queries.any(axis=1)] = deltas.mean(axis=0)
+    return predicted
 
 
 def context_weights(query_mean: np.ndarray, context_means: np.ndarray, temperature: float) -> np.ndarray:

@@ -37,6 +37,7 @@ METHODS = {
     "to the query's (no text)",
 }
 EMBEDDING_METHODS = frozenset({"ridge", "knn", "scouter"})
+MISSING_VECTORS = ("error", "zero")
 FORMAT = 1
 
 
@@ -65,6 +66,13 @@ class PerturbationModel:
         or a dict of its fields).
     cache
         Use the on-disk vector cache.
+    missing_vectors
+        A perturbed gene the embedding has no vector for (e.g. a gene without GO terms under the
+        ``go`` embedder): ``error`` stops, ``zero`` gives it the zero vector, so the model knows
+        nothing about it (ridge predicts its intercept, kNN the mean of every training gene).
+    resolver
+        A :class:`~textcell.genes.GeneResolver` to share between models (built from ``corpus``
+        when not given).
 
     Notes
     -----
@@ -84,21 +92,28 @@ class PerturbationModel:
         seed: int = 0,
         scouter: ScouterConfig | Mapping | None = None,
         cache: bool = True,
+        missing_vectors: str = "error",
+        resolver: GeneResolver | None = None,
     ):
         if method not in METHODS:
             listing = "; ".join(f"{m}: {d}" for m, d in METHODS.items())
             raise InputError(f"Unknown perturbation method {method!r}. Choose one of: {listing}.")
         if k < 1:
             raise InputError(f"k must be at least 1, not {k}.")
+        if missing_vectors not in MISSING_VECTORS:
+            raise InputError(
+                f"missing_vectors must be one of {', '.join(MISSING_VECTORS)}, not {missing_vectors!r}."
+            )
         self.method = method
         self.embedding = embedding if method in EMBEDDING_METHODS else None
         self.view = view
         self.k = int(k)
         self.seed = int(seed)
         self.cache = cache
+        self.missing_vectors = missing_vectors
         self.config = scouter if isinstance(scouter, ScouterConfig) else ScouterConfig(**dict(scouter or {}))
-        self._corpus = corpus
-        self._resolver: GeneResolver | None = None
+        self._corpus = corpus if corpus is not None or resolver is None else resolver.corpus
+        self._resolver = resolver
         self._embedder = None
         self.fitted = False
 
@@ -132,14 +147,21 @@ class PerturbationModel:
             vectors, found = gene_vectors(
                 self.embedder, missing, corpus=self.corpus, view=self.view, cache=self.cache
             )
-            if not found.all():
+            if not found.all() and self.missing_vectors == "error":
                 lacking = [
                     self.corpus.record(e).symbol for e, ok in zip(missing, found, strict=True) if not ok
                 ]
                 raise InputError(
                     f"The embedding {self.embedder.model_id} has no vector for {', '.join(lacking)}; "
-                    "use an embedder that covers these genes."
+                    "use an embedder that covers these genes, or missing_vectors='zero'."
                 )
+            if not found.all():
+                logger.info(
+                    "No %s vector for %d gene(s); they get the zero vector.",
+                    self.embedder.model_id,
+                    int((~found).sum()),
+                )
+                vectors = np.where(found[:, None], vectors, 0.0)
             self._vectors.update(zip(missing, np.asarray(vectors, dtype=np.float32), strict=True))
         return np.stack([self._vectors[e] for e in entrez]) if entrez else np.zeros((0, 0), np.float32)
 
@@ -430,6 +452,7 @@ class PerturbationModel:
             "seed": self.seed,
             "k": self.k,
             "view": self.view,
+            "missing_vectors": self.missing_vectors,
             "scouter": self.config.to_dict(),
             "embedding": None
             if embedder is None
@@ -500,6 +523,7 @@ class PerturbationModel:
             k=meta["k"],
             seed=meta["seed"],
             scouter=meta["scouter"],
+            missing_vectors=meta.get("missing_vectors", "error"),
         )
         if stored is not None:
             if embedding is None and stored["spec"] is None:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from .._progress import progress_bar
 from .._torch import require_torch, torch_threads
+from ..errors import InputError
 
 logger = logging.getLogger("textcell")
 
@@ -48,6 +49,14 @@ class ScouterConfig:
     n_control_samples: int = 300
     threads: int | None = None
     target_cells: int = 16
+    max_cells_per_group: int | None = None  # train on at most this many cells per condition and context
+
+    def __post_init__(self):
+        if self.max_cells_per_group is not None and self.max_cells_per_group < self.target_cells:
+            raise InputError(
+                f"max_cells_per_group ({self.max_cells_per_group}) must be at least target_cells "
+                f"({self.target_cells})"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,9 +134,14 @@ def train_scouter(
     With five or more training conditions, 15% of them (at least one) are held out to choose
     the number of epochs, since the model is meant for unseen perturbations; then the network
     is trained again on every condition for that many epochs. With fewer, 10% of the cells are
-    held out and the early-stopped network is kept.
+    held out and the early-stopped network is kept. ``config.max_cells_per_group`` caps, at
+    random, the cells of each condition in each context (a time budget on large screens).
     """
     start = time.perf_counter()
+    if config.max_cells_per_group is not None:
+        keep = _cap_groups(cell_condition, cell_context, config.max_cells_per_group, seed)
+        perturbed, cell_embedding = perturbed[keep], cell_embedding[keep]
+        cell_condition, cell_context = cell_condition[keep], cell_context[keep]
     rng = np.random.default_rng(seed)
     conditions = np.unique(cell_condition)
     with torch_threads(config.threads) as torch:
@@ -161,6 +175,17 @@ def train_scouter(
     seconds = time.perf_counter() - start
     logger.info("Scouter: %d epochs (best %d) in %.1f s.", len(history), best_epoch, seconds)
     return TrainResult(net, len(history), best_epoch, seconds, history, validation)
+
+
+def _cap_groups(condition: np.ndarray, context: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Sorted row indices keeping at most ``cap`` random rows of each (condition, context)."""
+    rng = np.random.default_rng([seed, cap])
+    codes, _ = pd.factorize(pd.MultiIndex.from_arrays([condition, context]))
+    kept = [
+        rows if len(rows) <= cap else rng.choice(rows, cap, replace=False)
+        for rows in (np.flatnonzero(codes == c) for c in range(codes.max() + 1))
+    ]
+    return np.sort(np.concatenate(kept))
 
 
 class _Tensors:

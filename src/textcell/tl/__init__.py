@@ -7,7 +7,7 @@ from .classifier import train_classifier as train_classifier
 from .embed_cells import embed_cells, embed_cells_to_file
 from .embed_genes import embed_genes
 from .perturb import PerturbationModel as PerturbationModel
-from .perturb import perturb_predict
+from .perturb import perturb_predict, perturb_rank
 from .programs import gene_programs
 from .resolve_genes import resolve_genes
 
@@ -20,6 +20,7 @@ __all__ = [
     "embed_genes",
     "gene_programs",
     "perturb_predict",
+    "perturb_rank",
     "predict",
     "resolve_genes",
 ]
