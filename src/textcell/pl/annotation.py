@@ -18,7 +18,7 @@ ROLES = {
     "missing": ("none", 0.0, "no ring: a marker of the label, not expressed"),
 }
 LEGEND = {"fontsize": "small", "title_fontsize": "small", "frameon": False}
-STATUS_COLORS = {"verified": "#1b9e77", "weak": "#e6ab02", "unknown": "#d62728"}
+STATUS_COLORS = {"verified": "#1b9e77", "weak": "#e6ab02", "unknown": "#b2182b"}
 
 
 def group_colors(n: int) -> list:
@@ -65,10 +65,12 @@ def evidence_dotplot(result, *, max_markers: int = 6):
     :class:`~textcell.annotation.result.AnnotationResult`. Each role is drawn with ``gid``
     ``ring-<role>`` (and its legend entry ``legend-<role>``), so the figure's SVG names them.
     """
-    groups = result.groups.iloc[natural_order(result.groups["group"])]
-    shown = dict(zip(groups["group"].astype(str), groups["label"].map(checked_type), strict=True))
-    evidence = result.evidence
-    chosen = evidence[evidence["cell_type"].astype(str) == evidence["group"].astype(str).map(shown)]
+    groups = result.groups.iloc[natural_order(result.groups["group"])].astype({"group": str})
+    evidence = result.evidence.astype({"group": str, "cell_type": str})
+    chosen = evidence[evidence["chosen"].astype(str) == "True"]
+    closest = dict(zip(groups["group"].astype(str), groups["label"].map(checked_type), strict=True))
+    unlabelled = evidence[~evidence["group"].isin(set(chosen["group"]))]  # unknown groups
+    chosen = pd.concat([chosen, unlabelled[unlabelled["cell_type"] == unlabelled["group"].map(closest)]])
     markers: list[str] = []
     order = {"supporting": 0, "contradicting": 1, "missing": 2}
     for group in groups["group"]:
