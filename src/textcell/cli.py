@@ -1054,6 +1054,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._settings import settings
 
         settings.progress = False
+    import signal
+
     from . import _signals
 
     with _signals.installed():  # SIGTERM too unwinds, so no temporary file is left behind
@@ -1066,7 +1068,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = _signals.exit_status(exc)
             if status is None:
                 raise
-            print("interrupted; cached work is kept and a rerun resumes", file=sys.stderr)
+            stopped = "terminated" if status == 128 + signal.SIGTERM else "interrupted"
+            print(f"{stopped}; cached work is kept and a rerun resumes", file=sys.stderr)
             return status
         finally:  # called in-process (tests, notebooks): leave the logger as it was
             logger.removeHandler(handler)

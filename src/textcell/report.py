@@ -2,7 +2,8 @@
 
 UMAP coloured by label and by status, the evidence dot plot, the per-group table (label, status,
 supporting / contradicting / missing markers, sources), gene coverage and provenance. Figures are
-embedded as PNG data, so the file travels alone.
+embedded as SVG data (text kept as text), so the file travels alone; the page fits windows from
+about 800 px wide up, wide tables and plots scrolling in their own boxes.
 """
 
 from __future__ import annotations

@@ -36,14 +36,15 @@ def _quiet_conversion() -> Iterator[None]:
       the model, its training loss too, which an embedding model never uses;
     - no tracer warnings about shape checks that are constant here.
     """
-    from openvino.tools.ovc import telemetry_stub
-
     swapped = []
-    for name in _TELEMETRY_USERS:
-        module = importlib.import_module(f"openvino.tools.ovc.{name}")
-        if hasattr(module, "tm"):
-            swapped.append((module, module.tm))
-            module.tm = telemetry_stub
+    with contextlib.suppress(ImportError):  # another OpenVINO layout: convert as it is
+        from openvino.tools.ovc import telemetry_stub
+
+        for name in _TELEMETRY_USERS:
+            module = importlib.import_module(f"openvino.tools.ovc.{name}")
+            if hasattr(module, "tm"):
+                swapped.append((module, module.tm))
+                module.tm = telemetry_stub
     unused_loss = _DropMessage("loss_type=")
     modeling = logging.getLogger("transformers.modeling_utils")
     modeling.addFilter(unused_loss)
