@@ -179,17 +179,20 @@ def _table(result: AnnotationResult, colors: dict) -> str:
                 frame.loc[index, role] = ", ".join(checked.loc[checked["role"] == role, "marker"])
     head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in frame.columns)
     rows = []
-    for row in frame.itertuples(index=False):
-        cells = [html.escape(str(v)) for v in row]
-        color = colors.get(str(row.group))
+    for row in frame.to_dict("records"):
+        cells = {column: html.escape(value) for column, value in row.items()}
+        color = colors.get(row["group"])
         if color is not None:
-            cells[0] = f'<span class="swatch" style="background:{_hex(color)}"></span>{cells[0]}'
-        cells[1] = f"{int(row.n_cells):,}" if str(row.n_cells).isdigit() else cells[1]
-        term = str(row.cell_ontology)
-        if re.fullmatch(r"CL:\d{7}", term):
-            cells[4] = f'<a href="http://purl.obolibrary.org/obo/{term.replace(":", "_")}">{term}</a>'
+            cells["group"] = f'<span class="swatch" style="background:{_hex(color)}"></span>{cells["group"]}'
+        if row["n_cells"].isdigit():
+            cells["n_cells"] = f"{int(row['n_cells']):,}"
+        if re.fullmatch(r"CL:\d{7}", row["cell_ontology"]):
+            term = row["cell_ontology"]
+            cells["cell_ontology"] = (
+                f'<a href="http://purl.obolibrary.org/obo/{term.replace(":", "_")}">{term}</a>'
+            )
         rows.append(
-            f'<tr class="{html.escape(str(row.status))}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+            f'<tr class="{cells["status"]}">' + "".join(f"<td>{c}</td>" for c in cells.values()) + "</tr>"
         )
     body = "\n".join(rows)
     return f'<table id="evidence"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>'
