@@ -36,7 +36,7 @@ figcaption { font-size: 0.85em; color: #555; margin-top: 0.3em; }
 table { border-collapse: collapse; font-size: 0.85em; }
 td, th { border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; text-align: left; }
 td { overflow-wrap: break-word; } th { background: #f0f0f0; }
-#evidence { min-width: 64rem; }  /* narrower, it scrolls in its box: rows stay short */
+#evidence { min-width: 72rem; }  /* narrower, it scrolls in its box: rows stay short */
 .verified { background: #d9f2d9; } .weak { background: #fff4cc; } .unknown { background: #f6d5d5; }
 .swatch { display: inline-block; width: 0.8em; height: 0.8em; border-radius: 50%; margin-right: 0.35em;
           vertical-align: baseline; }
