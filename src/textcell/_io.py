@@ -1,13 +1,32 @@
-"""Atomic file writes: a crash never leaves a half-written file under its final name."""
+"""Atomic file writes: a crash never leaves a half-written file under its final name.
+
+The temporary file beside the target is named ``.{name}.textcell-tmp.{host}.{pid}.{random}{suffix}``:
+an interrupt (Ctrl-C, SIGTERM under the command line) removes it, and the next write of the same
+target removes those left by a process that was killed outright (SIGKILL, power loss), knowing it
+from the pid. A temporary file of a live process is never touched.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import logging
 import os
+import re
+import socket
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+logger = logging.getLogger("textcell")
+
+TEMP_TAG = "textcell-tmp"
+FOREIGN_TEMP_AGE = 24 * 3600  # seconds: a temporary file from another host is stale after this
+_live: set[str] = set()  # this process's temporary files
+_live_lock = threading.Lock()
 
 
 def check_writable(path: str | os.PathLike, *, folder: bool = False) -> Path:
@@ -41,20 +60,94 @@ def check_writable(path: str | os.PathLike, *, folder: bool = False) -> Path:
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside ``path``, moved into place only if the block succeeds."""
+    from ._signals import held, raise_if_interrupted
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix or ".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    tmp = None
     try:
+        with _live_lock, held():  # an interrupt comes after `tmp` is set, so the file is removed
+            remove_stale_temp_files(path)
+            fd, tmp = tempfile.mkstemp(
+                dir=path.parent,
+                prefix=f".{path.name}.{TEMP_TAG}.{_host()}.{os.getpid()}.",
+                suffix=path.suffix or ".tmp",
+            )
+            os.close(fd)
+            tmp = os.path.abspath(tmp)
+            _live.add(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         yield Path(tmp)
+        raise_if_interrupted()  # a Ctrl-C that Python swallowed while the block ran
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
+    finally:
+        with _live_lock:
+            _live.discard(tmp)
+
+
+def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of ``path`` left by processes that no longer run (on this host;
+    from another host sharing the folder: older than a day). Returns what was removed."""
+    path = Path(path)
+    pattern = re.compile(
+        rf"\.{re.escape(path.name)}\.{TEMP_TAG}\.([0-9a-f]{{8}})\.(\d+)\.[A-Za-z0-9_]+"
+        rf"{re.escape(path.suffix or '.tmp')}"
+    )
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(path.parent):
+            match = pattern.fullmatch(entry.name)
+            if match is None or os.path.abspath(entry.path) in _live:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                written = entry.stat(follow_symlinks=False).st_mtime
+                if _is_stale(match.group(1), int(match.group(2)), written):
+                    size = entry.stat(follow_symlinks=False).st_size
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+                    logger.info("Removed %s (%.1f MB), left by an interrupted run.", entry.path, size / 1e6)
+    return removed
+
+
+def _host() -> str:
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]  # noqa: S324  (a tag, not security)
+
+
+def _is_stale(host: str, pid: int, written: float) -> bool:
+    """Whether the process that wrote a temporary file (last modified at ``written``) is gone."""
+    if host != _host():  # its pid means nothing here
+        return time.time() - written > FOREIGN_TEMP_AGE
+    if pid == os.getpid():  # not one of ours (checked by the caller): an earlier process's pid
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        pass
+    started = _process_start(pid)
+    return started is not None and started > written + 1.0  # the pid was reused since the write
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (Unix time; Linux only, else None)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(
+            float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )  # fmt: skip
+    except (OSError, StopIteration, ValueError):
+        return None
+    ticks = int(stat.rpartition(")")[2].split()[19])  # field 22, starttime, in clock ticks
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager

@@ -82,12 +82,16 @@ def _corpus(args: argparse.Namespace):
 
 # ---------------------------------------------------------------------------- commands
 
+DEMO_OUTPUTS = ("genes.tsv", "coverage.json", "pbmc68k_textcell.h5ad", "report.html")
+
 
 def _demo(args: argparse.Namespace) -> int:
     from . import datasets, tl
     from ._io import atomic_write
     from .genes import GeneResolver
 
+    for name in DEMO_OUTPUTS if args.out.is_dir() else ():  # the folder never mixes two runs' files
+        (args.out / name).unlink(missing_ok=True)
     corpus = _corpus(args)
     adata = datasets.pbmc68k_reduced()
     print(f"pbmc68k_reduced (scanpy's bundled data): {adata.n_obs:,} cells × {adata.n_vars:,} genes")
@@ -1115,14 +1119,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._settings import settings
 
         settings.progress = False
-    try:
-        return args.run(args)
-    except TextcellError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; cached work is kept and a rerun resumes", file=sys.stderr)
-        return 130
-    finally:  # called in-process (tests, notebooks): leave the logger as it was
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+    import signal
+
+    from . import _signals
+
+    with _signals.installed():  # SIGTERM too unwinds, so no temporary file is left behind
+        try:
+            return args.run(args)
+        except TextcellError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except BaseException as exc:
+            status = _signals.exit_status(exc)
+            if status is None:
+                raise
+            stopped = "terminated" if status == 128 + signal.SIGTERM else "interrupted"
+            print(f"{stopped}; cached work is kept and a rerun resumes", file=sys.stderr)
+            return status
+        finally:  # called in-process (tests, notebooks): leave the logger as it was
+            logger.removeHandler(handler)
+            logger.setLevel(level)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import anndata as ad
 
 from .._expression import log_expression
@@ -28,7 +30,9 @@ def standard_clusters(
         work = ad.AnnData(log_expression(adata, layer=layer, use_raw=use_raw)[0])
         sc.pp.highly_variable_genes(work, flavor="seurat", n_top_genes=min(2000, work.n_vars // 2))
         work = work[:, work.var["highly_variable"].to_numpy()].copy()
-        sc.pp.scale(work, max_value=10)
+        with warnings.catch_warnings():  # densifying the HVGs is this standard pipeline's step
+            warnings.filterwarnings("ignore", "zero-centering a sparse", UserWarning)
+            sc.pp.scale(work, max_value=10)
         sc.pp.pca(work, n_comps=min(50, min(work.shape) - 1), random_state=seed)
     with timed("clustering: neighbour graph"):
         sc.pp.neighbors(work, random_state=seed)

@@ -7,9 +7,12 @@ model whose first module is a transformer works unchanged.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import inspect
+import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -17,6 +20,51 @@ from ..errors import InputError
 from .base import longest_first
 
 OPENVINO_PRECISIONS = {"float32": "f32", "bfloat16": "bf16"}
+# the modules of OpenVINO's converter that send usage telemetry (through their global `tm`)
+_TELEMETRY_USERS = ("convert_impl", "telemetry_utils", "utils")
+
+
+@contextlib.contextmanager
+def _quiet_conversion() -> Iterator[None]:
+    """Converting a model the way textcell does it, internally, says and sends nothing:
+
+    - no usage telemetry: OpenVINO's converter sends it to Intel unless the user opted out, from
+      worker threads that fork (so Numba's TBB layer prints "Attempted to fork from a non-main
+      thread" dozens of times); the converter's own stand-in for a missing telemetry package is
+      used instead;
+    - no "loss_type=None ... ForCausalLMLoss" from transformers: tracing reads every attribute of
+      the model, its training loss too, which an embedding model never uses;
+    - no tracer warnings about shape checks that are constant here.
+    """
+    swapped = []
+    with contextlib.suppress(ImportError):  # another OpenVINO layout: convert as it is
+        from openvino.tools.ovc import telemetry_stub
+
+        for name in _TELEMETRY_USERS:
+            module = importlib.import_module(f"openvino.tools.ovc.{name}")
+            if hasattr(module, "tm"):
+                swapped.append((module, module.tm))
+                module.tm = telemetry_stub
+    unused_loss = _DropMessage("loss_type=")
+    modeling = logging.getLogger("transformers.modeling_utils")
+    modeling.addFilter(unused_loss)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        modeling.removeFilter(unused_loss)
+        for module, telemetry in swapped:
+            module.tm = telemetry
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, fragment: str):
+        super().__init__()
+        self.fragment = fragment
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.fragment not in record.getMessage()
 
 
 class OpenVinoEncoder:
@@ -35,8 +83,7 @@ class OpenVinoEncoder:
         accepted = set(inspect.signature(network.forward).parameters)
         example = model.preprocess(["An example sentence."])
         self.inputs = [name for name in example if name in accepted]
-        with warnings.catch_warnings():  # tracing warns about shape checks that are constant here
-            warnings.simplefilter("ignore")
+        with _quiet_conversion():
             converted = ov.convert_model(network.eval(), example_input={k: example[k] for k in self.inputs})
         self.compiled = ov.Core().compile_model(
             converted, "CPU", {"INFERENCE_PRECISION_HINT": OPENVINO_PRECISIONS[precision]}
