@@ -10,6 +10,7 @@ from .perturb import PerturbationModel as PerturbationModel
 from .perturb import perturb_predict
 from .programs import gene_programs
 from .resolve_genes import resolve_genes
+from .scgpt import scgpt_embed
 
 # CellClassifier, train_classifier and PerturbationModel return a model, not an AnnData result:
 # importable from here, but not in __all__, which lists the AnnData tools (adata first, key_added, copy).
@@ -22,4 +23,5 @@ __all__ = [
     "perturb_predict",
     "predict",
     "resolve_genes",
+    "scgpt_embed",
 ]

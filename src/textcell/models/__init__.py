@@ -1,0 +1,1 @@
+"""Fitted models that live in torch or numpy: ``scgpt`` (a pure-torch scGPT)."""
