@@ -940,7 +940,36 @@ COMMANDS: tuple[Command, ...] = (
             _arg("--kang-seeds", type=int, default=3, help="Scouter seeds per Kang fold (default 3)"),
         ),
     ),
+    # scGPT (textcell.models.scgpt): handlers in models/scgpt/commands.py, torch imported when run
+    Command(
+        ("scgpt", "embed"),
+        "scGPT cell embeddings from an official checkpoint folder (best_model.pt, vocab.json, args.json)",
+        lambda args: _scgpt_command("embed", args),
+        (
+            _arg("h5ad", type=Path, help="AnnData file (raw counts or log-normalised)"),
+            _arg("--checkpoint", type=Path, required=True, help="scGPT checkpoint folder"),
+            _arg("-o", "--output", type=Path, required=True, help="h5ad to write"),
+            _arg("--layer", help="expression layer instead of X"),
+            _arg("--use-raw", action="store_true", help="use adata.raw"),
+            _switch("--hvg", "only var['highly_variable'] genes (default: all vocabulary genes)", False),
+            _arg("--match", choices=("resolver", "exact"), default="resolver", help="gene matching"),
+            SPECIES_ARG,
+            _arg("--max-length", type=int, help="tokens per cell (default: the checkpoint's, 1200)"),
+            _arg("--batch-size", type=int, default=64, help="cells per forward pass (default 64)"),
+            _arg("--dtype", choices=("float32", "bfloat16"), default="float32", help="precision"),
+            _arg("--device", default="cpu", help="torch device (default cpu)"),
+            _arg("--threads", type=int, help="torch threads (default: torch's)"),
+            _arg("--seed", type=int, default=0, help="seed of the recipe's random choices (default 0)"),
+            _arg("--key-added", default="X_scgpt", help="obsm key (default X_scgpt)"),
+        ),
+    ),
 )
+
+
+def _scgpt_command(name: str, args: argparse.Namespace) -> int:
+    from .models.scgpt import commands
+
+    return getattr(commands, name)(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -391,3 +391,21 @@ def test_highly_variable_and_bad_input(kang, checkpoint):
     unknown.var_names = ["NOT_A_GENE_1", "NOT_A_GENE_2"]
     with pytest.raises(InputError, match="vocabulary"):
         textcell.tl.scgpt_embed(unknown, checkpoint=checkpoint)
+
+
+def test_cli_embeds_a_file(kang, checkpoint, tmp_path, capsys):
+    from textcell.cli import main
+
+    kang[:60].copy().write_h5ad(tmp_path / "cells.h5ad")
+    out = tmp_path / "out.h5ad"
+    args = ["scgpt", "embed", str(tmp_path / "cells.h5ad"), "--checkpoint", str(checkpoint), "-o", str(out)]
+    assert main(["-q", *args, "--dtype", "bfloat16"]) == 0
+    written = ad.read_h5ad(out)
+    assert written.obsm["X_scgpt"].shape == (60, 32)
+    assert written.uns["X_scgpt"]["params"]["dtype"] == "bfloat16"
+    assert "Embedded 60 cells" in capsys.readouterr().out
+    assert (
+        main(["scgpt", "embed", str(tmp_path / "cells.h5ad"), "--checkpoint", str(tmp_path), "-o", str(out)])
+        == 2
+    )
+    assert "best_model.pt" in capsys.readouterr().err
