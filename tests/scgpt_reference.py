@@ -29,7 +29,6 @@ import importlib
 import importlib.util
 import json
 import logging
-import resource
 import sys
 import time
 import types
@@ -285,9 +284,18 @@ def run(
         arrays[key] = np.concatenate(parts)
     arrays["forward_seconds"] = np.array(forward_seconds)
     arrays["total_seconds"] = np.array(total_seconds)
-    arrays["peak_rss_bytes"] = np.array(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    arrays["peak_rss_bytes"] = np.array(peak_rss())
     arrays["threads"] = np.array(torch.get_num_threads())
     np.savez(out, **arrays)
+
+
+def peak_rss() -> int:
+    """Peak resident memory in bytes (VmHWM: reset by exec, unlike ru_maxrss)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def main(argv=None) -> int:

@@ -90,6 +90,17 @@ class ScGPTConfig:
         mvc = (d * d + d + d * d) if self.do_mvc else 0
         return gene + value + self.n_layers * layer + decoder + cls + mvc
 
+    def encoder_flops(self, lengths) -> float:
+        """Floating-point operations (multiply and add counted apart) of the value encoder and
+        the transformer on cells of ``lengths`` tokens: what a cell embedding costs."""
+        d, h = self.d_model, self.d_hid
+        total = 0.0
+        for n in lengths:
+            dense = 2 * n * (4 * d * d + 2 * d * h)  # qkv, out_proj, feed-forward
+            attention = 4 * n * n * d  # q·k and weights·v
+            total += self.n_layers * (dense + attention) + 2 * n * d * d  # value encoder
+        return total
+
     @classmethod
     def from_args(cls, args: Mapping, *, n_tokens: int, source: str = "args.json") -> ScGPTConfig:
         """The config of an official ``args.json``; options textcell does not implement are refused."""

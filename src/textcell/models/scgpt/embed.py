@@ -1,10 +1,11 @@
 """Streaming inference: rows of an expression matrix → scGPT cell embeddings, in bounded memory.
 
 Rows are read in chunks (dense, sparse, backed or Dask), tokenized (:mod:`.tokenize`), sorted by
-length within the chunk and cut into batches of similar lengths, so almost no compute goes to
-padding; a batch holds at most ``batch_size`` cells and ``max_tokens`` tokens (padding included),
-which bounds the activations. Only the chunk's tokens and one batch's activations are alive at a
-time, whatever the number of cells.
+length within the chunk and cut into batches of at most ``batch_size`` cells and ``max_tokens``
+tokens. A batch is packed, not padded: its cells' tokens lie end to end, the dense layers run on
+them all at once and attention runs on each cell alone, so no compute goes to padding
+(:meth:`~textcell.models.scgpt.model.ScGPTModel.packed_cell_embeddings`). Only the chunk's tokens
+and one batch's activations are alive at a time, whatever the number of cells.
 """
 
 from __future__ import annotations
@@ -35,16 +36,17 @@ class Batching:
 
 def length_batches(lengths: np.ndarray, batching: Batching) -> Iterator[np.ndarray]:
     """Positions of cells, sorted by length, cut into batches of at most ``batch_size`` cells and
-    ``max_tokens`` padded tokens (a cell longer than ``max_tokens`` gets a batch of its own)."""
+    ``max_tokens`` tokens (a cell longer than ``max_tokens`` gets a batch of its own)."""
     order = np.argsort(lengths, kind="stable")
     start = 0
     while start < len(order):
-        stop = start + 1
+        stop, tokens = start + 1, lengths[order[start]]
         while (
             stop < len(order)
             and stop - start < batching.batch_size
-            and (stop - start + 1) * lengths[order[stop]] <= batching.max_tokens
+            and tokens + lengths[order[stop]] <= batching.max_tokens
         ):
+            tokens += lengths[order[stop]]
             stop += 1
         yield order[start:stop]
         start = stop
@@ -94,12 +96,13 @@ def embed_rows(
             lengths = np.fromiter((len(g) for g, _ in cells), dtype=np.int64, count=len(cells))
             n_tokens[start : start + len(cells)] = lengths
             for batch in length_batches(lengths, batching):
-                genes, values, padding = pad_batch([cells[i] for i in batch], recipe.pad_id, recipe.pad_value)
+                genes = np.concatenate([cells[i][0] for i in batch])
+                values = np.concatenate([cells[i][1] for i in batch])
                 with _autocast(torch, device, torch_dtype):
-                    cell = model.cell_embeddings(
+                    cell = model.packed_cell_embeddings(
                         torch.from_numpy(genes).to(device),
                         torch.from_numpy(values).to(device),
-                        torch.from_numpy(padding).to(device),
+                        lengths[batch].tolist(),
                     )
                 out[start + batch] = cell.float().cpu().numpy()
                 bar.update(len(batch))

@@ -222,3 +222,39 @@ class ScGPTModel(nn.Module):
     def cell_embeddings(self, genes, values, padding_mask=None):
         """The ``<cls>`` output of each cell, ``(batch, d_model)``, without the decoders."""
         return self.encode(genes, values, padding_mask)[0][:, 0, :]
+
+    def packed_cell_embeddings(self, genes, values, lengths: list[int]):
+        """:meth:`cell_embeddings` of cells laid end to end, without padding: ``genes`` and
+        ``values`` are 1-d (the cells' tokens one after the other, ``<cls>`` first in each),
+        ``lengths`` the cells' token counts. The dense layers run on all tokens at once, attention
+        on each cell alone (no mask); the last layer is computed for the ``<cls>`` tokens only.
+        Inference only (no dropout)."""
+        x = self.encoder(genes) + self.value_encoder(values)
+        starts = [0]
+        for n in lengths[:-1]:
+            starts.append(starts[-1] + n)
+        layers = self.transformer_encoder.layers
+        for layer in layers[:-1]:
+            attention = _packed_attention(layer.self_attn, x, lengths)
+            x = layer.norm1(x + attention)
+            x = layer.norm2(x + layer.linear2(F.relu(layer.linear1(x))))
+        last = layers[-1]
+        cls = torch.tensor(starts, device=x.device)
+        attention = _packed_attention(last.self_attn, x, lengths, cls_only=True)
+        x = last.norm1(x[cls] + attention)
+        return last.norm2(x + last.linear2(F.relu(last.linear1(x))))
+
+
+def _packed_attention(attn: SelfAttention, x, lengths: list[int], *, cls_only: bool = False):
+    """Self-attention of each cell of a packed ``(tokens, width)`` input, then ``out_proj``;
+    with ``cls_only``, only each cell's first token attends and is returned."""
+    width = x.shape[1]
+    heads, head_dim = attn.n_heads, width // attn.n_heads
+    qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias)
+    outputs = []
+    for cell in torch.split(qkv, lengths):
+        q, k, v = cell.view(1, -1, 3, heads, head_dim).permute(2, 0, 3, 1, 4)  # 4-d: the fused kernel
+        if cls_only:
+            q = q[:, :, :1]
+        outputs.append(F.scaled_dot_product_attention(q, k, v)[0].transpose(0, 1).reshape(-1, width))
+    return attn.out_proj(torch.cat(outputs))
