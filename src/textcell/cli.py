@@ -963,6 +963,65 @@ COMMANDS: tuple[Command, ...] = (
             _arg("--key-added", default="X_scgpt", help="obsm key (default X_scgpt)"),
         ),
     ),
+    Command(
+        ("scgpt", "pretrain"),
+        "pretrain a compact scGPT (GEP + MVC) on a dataset; gene tokens from text vectors or random",
+        lambda args: _scgpt_command("pretrain", args),
+        (
+            _arg("h5ad", type=Path, help="AnnData file (raw counts or log-normalised)"),
+            _arg("-o", "--output", type=Path, required=True, help="checkpoint folder to write"),
+            _arg("--gene-init", choices=("text", "random"), default="text", help="gene token start"),
+            _arg("--d-model", type=int, default=64, help="width (default 64)"),
+            _arg("--heads", type=int, default=4, help="attention heads (default 4)"),
+            _arg("--d-hid", type=int, default=128, help="feed-forward width (default 128)"),
+            _arg("--layers", type=int, default=4, help="layers (default 4)"),
+            _arg("--max-length", type=int, default=256, help="tokens per cell (default 256)"),
+            _arg(
+                "--n-top-genes", type=int, default=1200, help="highly variable genes (0: all; default 1200)"
+            ),
+            _arg("--epochs", type=int, default=5, help="epochs (default 5)"),
+            _arg("--batch-size", type=int, default=32, help="cells per step (default 32)"),
+            _arg("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)"),
+            _arg("--layer", help="expression layer instead of X"),
+            _arg("--seed", type=int, default=0, help="seed (default 0)"),
+            _arg("--threads", type=int, help="torch threads (default: torch's)"),
+        ),
+    ),
+    Command(
+        ("scgpt", "finetune"),
+        "fine-tune an scGPT checkpoint for cell types (CLS head, whole model)",
+        lambda args: _scgpt_command("finetune", args),
+        (
+            _arg("h5ad", type=Path, help="AnnData file with labels"),
+            _arg("--checkpoint", type=Path, required=True, help="scGPT checkpoint folder"),
+            _arg("--labels", required=True, help="obs column of the cell types"),
+            _arg("-o", "--output", type=Path, required=True, help="checkpoint folder to write"),
+            _arg("--epochs", type=int, default=2, help="epochs (default 2)"),
+            _arg("--batch-size", type=int, default=32, help="cells per step (default 32)"),
+            _arg("--lr", type=float, default=5e-4, help="peak learning rate (default 5e-4)"),
+            _arg("--layer", help="expression layer instead of X"),
+            _arg("--seed", type=int, default=0, help="seed (default 0)"),
+            _arg("--threads", type=int, help="torch threads (default: torch's)"),
+        ),
+    ),
+    Command(
+        ("bench", "scgpt"),
+        "scGPT pretrained here (text vs random gene tokens) against PCA and GenePT on Kang held-out donors",
+        lambda args: _scgpt_command("bench", args),
+        (
+            _arg(
+                "-o",
+                "--output",
+                type=Path,
+                default=Path("benchmarks/report-scgpt"),
+                help="report folder (default benchmarks/report-scgpt)",
+            ),
+            _arg("--seeds", type=int, default=3, help="pretraining seeds per gene start (default 3)"),
+            _arg("--epochs", type=int, default=5, help="pretraining epochs (default 5)"),
+            _arg("--finetune-epochs", type=int, default=2, help="fine-tuning epochs (default 2)"),
+            _arg("--threads", type=int, help="torch threads (default: torch's)"),
+        ),
+    ),
 )
 
 

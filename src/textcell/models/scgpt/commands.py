@@ -47,3 +47,60 @@ def embed(args: argparse.Namespace) -> int:
     )
     _write_h5ad(adata, args.output)
     return 0
+
+
+def pretrain(args: argparse.Namespace) -> int:
+    from ...cli import _read_h5ad
+    from .train import PretrainConfig
+    from .train import pretrain as run
+
+    adata = _read_h5ad(args.h5ad, backed=False)
+    config = PretrainConfig(
+        d_model=args.d_model, n_heads=args.heads, d_hid=args.d_hid, n_layers=args.layers,
+        max_seq_len=args.max_length, n_top_genes=args.n_top_genes or None, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, gene_init=args.gene_init, seed=args.seed,
+        threads=args.threads,
+    )  # fmt: skip
+    scgpt, log = run(adata, config=config, layer=args.layer, output=args.output)
+    print(
+        f"Pretrained scGPT ({scgpt.config.n_parameters / 1e6:.2f} M parameters, {len(scgpt.vocab.genes):,} "
+        f"genes, gene tokens from {args.gene_init}) on {adata.n_obs:,} cells: {log.steps:,} steps in "
+        f"{log.seconds / 60:.1f} min; loss {log.losses[0]:.3f} → {log.losses[-1]:.3f}."
+    )
+    print(f"Wrote {args.output} (fingerprint {scgpt.fingerprint[:16]})")
+    return 0
+
+
+def finetune(args: argparse.Namespace) -> int:
+    from ...cli import _read_h5ad
+    from .train import FinetuneConfig
+    from .train import finetune as run
+
+    adata = _read_h5ad(args.h5ad, backed=False)
+    config = FinetuneConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads
+    )
+    scgpt, classes, log = run(
+        args.checkpoint, adata, labels_key=args.labels, config=config, layer=args.layer, output=args.output
+    )
+    print(
+        f"Fine-tuned on {adata.n_obs:,} cells, {len(classes)} classes ({', '.join(classes)}): "
+        f"{log.steps:,} steps in {log.seconds / 60:.1f} min; loss {log.losses[0]:.3f} → {log.losses[-1]:.3f}."
+    )
+    print(f"Wrote {args.output} (fingerprint {scgpt.fingerprint[:16]})")
+    return 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    from ...bench.scgpt import scgpt_benchmark, write_scgpt_report
+    from .train import FinetuneConfig, PretrainConfig
+
+    results = scgpt_benchmark(
+        seeds=tuple(range(args.seeds)),
+        pretrain_config=PretrainConfig(epochs=args.epochs),
+        finetune_config=FinetuneConfig(epochs=args.finetune_epochs),
+        threads=args.threads,
+    )
+    folder = write_scgpt_report(results, args.output)
+    print((folder / "report.md").read_text())
+    return 0
