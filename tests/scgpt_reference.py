@@ -244,7 +244,7 @@ def run(
         results.update(expr=[], mvc=[], cls=[])
     length = 0
     forward_seconds = 0.0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with torch.no_grad():
         for first in range(0, len(counts), batch_size):
             tokenized = []
@@ -275,7 +275,7 @@ def run(
                 results["mvc"].append(output["mvc_output"].numpy())
                 results["cls"].append(output["cls_output"].numpy())
             length = max(length, longest)
-    total_seconds = time.perf_counter() - start
+    total_seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     arrays = {}
     for key, parts in results.items():
         if key in ("genes", "values", "padding", "expr", "mvc"):
@@ -284,6 +284,7 @@ def run(
         arrays[key] = np.concatenate(parts)
     arrays["forward_seconds"] = np.array(forward_seconds)
     arrays["total_seconds"] = np.array(total_seconds)
+    arrays["cpu_seconds"] = np.array(cpu_seconds)
     arrays["peak_rss_bytes"] = np.array(peak_rss())
     arrays["threads"] = np.array(torch.get_num_threads())
     np.savez(out, **arrays)

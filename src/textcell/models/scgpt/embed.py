@@ -2,9 +2,10 @@
 
 Rows are read in chunks (dense, sparse, backed or Dask), tokenized (:mod:`.tokenize`), sorted by
 length within the chunk and cut into batches of at most ``batch_size`` cells and ``max_tokens``
-tokens. A batch is packed, not padded: its cells' tokens lie end to end, the dense layers run on
-them all at once and attention runs on each cell alone, so no compute goes to padding
-(:meth:`~textcell.models.scgpt.model.ScGPTModel.packed_cell_embeddings`). Only the chunk's tokens
+tokens. On the CPU a batch is packed, not padded: its cells' tokens lie end to end, the dense
+layers run on them all at once and attention runs on each cell alone, so no compute goes to
+padding (:meth:`~textcell.models.scgpt.model.ScGPTModel.packed_cell_embeddings`); on a GPU the
+batch (cells of similar lengths) is padded and masked, one kernel for all. Only the chunk's tokens
 and one batch's activations are alive at a time, whatever the number of cells.
 """
 
@@ -72,11 +73,10 @@ def embed_rows(
     recipe: Recipe,
     batching: Batching = Batching(),
     dtype: str = "float32",
-    target: np.ndarray | None = None,
     progress_desc: str = "scGPT cells",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``<cls>`` output of every cell (``target`` when given, else a new float32 array) and the
-    number of tokens each cell used (``<cls>`` included).
+    """The ``<cls>`` output of every cell (float32) and the number of tokens each cell used
+    (``<cls>`` included).
 
     ``chunks`` yields ``(start, csr)`` row chunks whose columns are the vocabulary genes and
     ``gene_ids`` their vocabulary indices.
@@ -88,7 +88,7 @@ def embed_rows(
     model = scgpt.model
     device = next(model.parameters()).device
     torch_dtype = getattr(torch, dtype)
-    out = target if target is not None else np.zeros((n_obs, scgpt.config.d_model), dtype=np.float32)
+    out = np.zeros((n_obs, scgpt.config.d_model), dtype=np.float32)
     n_tokens = np.zeros(n_obs, dtype=np.int64)
     with progress_bar(total=n_obs, desc=progress_desc, unit="cell") as bar, torch.inference_mode():
         for start, csr in chunks:
@@ -96,17 +96,28 @@ def embed_rows(
             lengths = np.fromiter((len(g) for g, _ in cells), dtype=np.int64, count=len(cells))
             n_tokens[start : start + len(cells)] = lengths
             for batch in length_batches(lengths, batching):
-                genes = np.concatenate([cells[i][0] for i in batch])
-                values = np.concatenate([cells[i][1] for i in batch])
                 with _autocast(torch, device, torch_dtype):
-                    cell = model.packed_cell_embeddings(
-                        torch.from_numpy(genes).to(device),
-                        torch.from_numpy(values).to(device),
-                        lengths[batch].tolist(),
-                    )
+                    cell = _forward(model, [cells[i] for i in batch], recipe, device)
                 out[start + batch] = cell.float().cpu().numpy()
                 bar.update(len(batch))
     return out, n_tokens
+
+
+def _forward(model, cells: list[tuple[np.ndarray, np.ndarray]], recipe: Recipe, device):
+    """``<cls>`` outputs of one batch: packed on the CPU (no compute on padding); padded on a GPU,
+    where one masked kernel over similar lengths beats a kernel launch per cell."""
+    import torch
+
+    if device.type == "cpu":
+        return model.packed_cell_embeddings(
+            torch.from_numpy(np.concatenate([g for g, _ in cells])),
+            torch.from_numpy(np.concatenate([v for _, v in cells])),
+            [len(g) for g, _ in cells],
+        )
+    genes, values, padding = (
+        torch.from_numpy(a).to(device) for a in pad_batch(cells, recipe.pad_id, recipe.pad_value)
+    )
+    return model.cell_embeddings(genes, values, padding)
 
 
 def _autocast(torch, device, dtype):

@@ -13,6 +13,7 @@ Importing this module imports torch; an error names the extra to install when it
 from __future__ import annotations
 
 from ..._torch import require_torch
+from ...errors import InputError
 from .config import ScGPTConfig
 
 torch = require_torch("scgpt")
@@ -215,7 +216,7 @@ class ScGPTModel(nn.Module):
             out["cls_output"] = self.cls_decoder(cell)
         if mvc:
             if self.mvc_decoder is None:
-                raise ValueError("This model has no MVC decoder (do_mvc=False).")
+                raise InputError("This model has no MVC decoder (its checkpoint has no mvc_decoder weights).")
             out["mvc_output"] = self.mvc_decoder(cell, gene_tokens)
         return out
 
