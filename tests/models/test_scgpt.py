@@ -342,6 +342,8 @@ def test_scgpt_embed_writes_unit_vectors_tokens_and_provenance(embedded, checkpo
     assert params["dtype"] == "float32"
     genes = embedded.uns["X_scgpt"]["genes"]
     assert genes["n_matched"] == params["n_genes_used"] > 2000
+    assert 0.9 < genes["expression_fraction"] < 1
+    assert len(genes["unmatched_genes"]) == min(50, genes["n_genes"] - genes["n_matched"])
     assert embedded.obs["X_scgpt_n_tokens"].between(2, 1200).all()
     embedded.write_h5ad(tmp_path / "out.h5ad")
     back = ad.read_h5ad(tmp_path / "out.h5ad")

@@ -8,6 +8,7 @@ from importlib.metadata import version
 import anndata as ad
 import numpy as np
 
+from .._validation import gene_totals
 from ..errors import InputError
 from ..genes.ids import GeneResolver
 
@@ -115,7 +116,8 @@ def scgpt_embed(
             f"None of the {adata.n_vars:,} genes is in the checkpoint's vocabulary "
             f"({len(scgpt.vocab):,} tokens); var_names should be gene symbols or Ensembl IDs."
         )
-    summary = mapping.summary(len(scgpt.vocab))
+    totals = gene_totals(adata, layer) if not use_raw else None
+    summary = mapping.summary(len(scgpt.vocab), names=adata.var_names, totals=totals)
     logger.info("scGPT vocabulary: %s of %s genes matched", summary["n_matched"], summary["n_genes"])
     selected = np.flatnonzero(columns)
     recipe = Recipe(

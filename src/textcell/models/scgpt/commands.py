@@ -37,9 +37,14 @@ def embed(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     genes = adata.uns[args.key_added]["genes"]
     routes = ", ".join(f"{route} {n:,}" for route, n in genes["routes"].items())
+    covered = (
+        f", {genes['expression_fraction']:.1%} of the expression" if "expression_fraction" in genes else ""
+    )
     print(
-        f"Genes in the vocabulary: {genes['n_matched']:,} of {genes['n_genes']:,} ({routes}); "
-        f"not matched: {genes['n_genes'] - genes['n_matched']:,}."
+        f"Genes in the vocabulary: {genes['n_matched']:,} of {genes['n_genes']:,} ({routes}){covered}; "
+        f"not matched: {genes['n_genes'] - genes['n_matched']:,}"
+        + (f" (e.g. {', '.join(genes['unmatched_genes'][:5])})" if genes.get("unmatched_genes") else "")
+        + "."
     )
     print(
         f"Embedded {adata.n_obs:,} cells into obsm[{args.key_added!r}] ({scgpt.config.d_model}-d, "

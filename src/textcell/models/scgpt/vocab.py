@@ -101,17 +101,28 @@ class GeneMapping:
     def matched(self) -> np.ndarray:
         return self.ids >= 0
 
-    def summary(self, n_vocab: int) -> dict:
+    def summary(self, n_vocab: int, *, names=None, totals: np.ndarray | None = None) -> dict:
+        """Counts per route (``exact`` first) and per reason for no match; with the genes'
+        ``names`` the unmatched ones (most expressed first when ``totals``, each gene's total
+        expression, is given; at most 50), and the fraction of total expression on matched genes."""
         counts = Counter(self.routes.tolist())
-        unmatched = [str(r) for r in counts if r not in ROUTES and r != EXACT]
-        return {
+        reasons = [str(r) for r in counts if r not in ROUTES and r != EXACT]
+        out = {
             "n_genes": len(self.ids),
             "n_matched": int(self.matched.sum()),
             "fraction_matched": float(self.matched.mean()) if len(self.ids) else 0.0,
             "n_vocab": n_vocab,
             "routes": {r: int(counts[r]) for r in (EXACT, *ROUTES) if counts[r]},
-            "not_matched": {r: int(counts[r]) for r in sorted(unmatched)},
+            "not_matched": {r: int(counts[r]) for r in sorted(reasons)},
         }
+        if names is not None:
+            missing = np.flatnonzero(~self.matched)
+            if totals is not None:
+                missing = missing[np.argsort(-totals[missing], kind="stable")]
+            out["unmatched_genes"] = [str(names[i]) for i in missing[:50]]
+        if totals is not None and totals.sum() > 0:
+            out["expression_fraction"] = float(totals[self.matched].sum() / totals.sum())
+        return out
 
 
 def map_genes(
