@@ -8,12 +8,15 @@ from collections.abc import Iterator
 from .errors import InputError
 
 
-def require_torch():
-    """The torch module, or an error that says how to install it (an optional dependency)."""
+def require_torch(extra: str = "local"):
+    """The torch module, or an error that says how to install it: the optional dependency comes
+    with the extra ``textcell[extra]``."""
     try:
         import torch
     except ImportError as exc:
-        raise InputError("This model trains in torch: pip install 'textcell[local]'.") from exc
+        raise InputError(
+            f"This model runs in torch, which is not installed: pip install 'textcell[{extra}]'."
+        ) from exc
     return torch
 
 

@@ -1068,6 +1068,88 @@ COMMANDS: tuple[Command, ...] = (
             _arg("-o", "--output", type=_output_file, required=True, help="TSV to write"),
         ),
     ),
+    # scGPT (textcell.models.scgpt): handlers in models/scgpt/commands.py, torch imported when run
+    Command(
+        ("scgpt", "embed"),
+        "scGPT cell embeddings from an official checkpoint folder (best_model.pt, vocab.json, args.json)",
+        lambda args: _scgpt_command("embed", args),
+        (
+            _arg("h5ad", type=Path, help="AnnData file (raw counts or log-normalised)"),
+            _arg("--checkpoint", type=Path, required=True, help="scGPT checkpoint folder"),
+            _arg("-o", "--output", type=_output_file, required=True, help="h5ad to write"),
+            _arg("--layer", help="expression layer instead of X"),
+            _arg("--use-raw", action="store_true", help="use adata.raw"),
+            _switch("--hvg", "only var['highly_variable'] genes (default: all vocabulary genes)", False),
+            _arg("--match", choices=("resolver", "exact"), default="resolver", help="gene matching"),
+            SPECIES_ARG,
+            _arg("--max-length", type=_positive_int, help="tokens per cell (default: the checkpoint's, 1200)"),
+            _arg("--batch-size", type=_positive_int, default=64, help="cells per forward pass (default 64)"),
+            _arg("--dtype", choices=("float32", "bfloat16"), default="float32", help="precision"),
+            _arg("--device", default="cpu", help="torch device (default cpu)"),
+            _arg("--threads", type=_positive_int, help="torch threads (default: torch's)"),
+            _arg("--seed", type=int, default=0, help="seed of the recipe's random choices (default 0)"),
+            _arg("--key-added", default="X_scgpt", help="obsm key (default X_scgpt)"),
+        ),
+    ),
+    Command(
+        ("scgpt", "pretrain"),
+        "pretrain a compact scGPT (GEP + MVC) on a dataset; gene tokens from text vectors or random",
+        lambda args: _scgpt_command("pretrain", args),
+        (
+            _arg("h5ad", type=Path, help="AnnData file (raw counts or log-normalised)"),
+            _arg("-o", "--output", type=_output_folder, required=True, help="checkpoint folder to write"),
+            _arg("--gene-init", choices=("text", "random"), default="text", help="gene token start"),
+            _arg("--d-model", type=_positive_int, default=64, help="width (default 64)"),
+            _arg("--heads", type=_positive_int, default=4, help="attention heads (default 4)"),
+            _arg("--d-hid", type=_positive_int, default=128, help="feed-forward width (default 128)"),
+            _arg("--layers", type=_positive_int, default=4, help="layers (default 4)"),
+            _arg("--max-length", type=_positive_int, default=256, help="tokens per cell (default 256)"),
+            _arg(
+                "--n-top-genes", type=int, default=1200, help="highly variable genes (0: all; default 1200)"
+            ),
+            _arg("--epochs", type=_positive_int, default=5, help="epochs (default 5)"),
+            _arg("--batch-size", type=_positive_int, default=32, help="cells per step (default 32)"),
+            _arg("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)"),
+            _arg("--layer", help="expression layer instead of X"),
+            _arg("--seed", type=int, default=0, help="seed (default 0)"),
+            _arg("--threads", type=_positive_int, help="torch threads (default: torch's)"),
+        ),
+    ),
+    Command(
+        ("scgpt", "finetune"),
+        "fine-tune an scGPT checkpoint for cell types (CLS head, whole model)",
+        lambda args: _scgpt_command("finetune", args),
+        (
+            _arg("h5ad", type=Path, help="AnnData file with labels"),
+            _arg("--checkpoint", type=Path, required=True, help="scGPT checkpoint folder"),
+            _arg("--labels", required=True, help="obs column of the cell types"),
+            _arg("-o", "--output", type=_output_folder, required=True, help="checkpoint folder to write"),
+            _arg("--epochs", type=_positive_int, default=2, help="epochs (default 2)"),
+            _arg("--batch-size", type=_positive_int, default=32, help="cells per step (default 32)"),
+            _arg("--lr", type=float, default=5e-4, help="peak learning rate (default 5e-4)"),
+            _arg("--layer", help="expression layer instead of X"),
+            _arg("--seed", type=int, default=0, help="seed (default 0)"),
+            _arg("--threads", type=_positive_int, help="torch threads (default: torch's)"),
+        ),
+    ),
+    Command(
+        ("bench", "scgpt"),
+        "scGPT pretrained here (text vs random gene tokens) against PCA and GenePT on Kang held-out donors",
+        lambda args: _scgpt_command("bench", args),
+        (
+            _arg(
+                "-o",
+                "--output",
+                type=Path,
+                default=Path("benchmarks/report-scgpt"),
+                help="report folder (default benchmarks/report-scgpt)",
+            ),
+            _arg("--seeds", type=_positive_int, default=3, help="pretraining seeds per gene start (default 3)"),
+            _arg("--epochs", type=_positive_int, default=5, help="pretraining epochs (default 5)"),
+            _arg("--finetune-epochs", type=_positive_int, default=2, help="fine-tuning epochs (default 2)"),
+            _arg("--threads", type=_positive_int, help="torch threads (default: torch's)"),
+        ),
+    ),
 )
 
 
@@ -1077,7 +1159,14 @@ GROUPS = {
     ("cache",): "the on-disk cache of text embeddings: what it holds, clearing it",
     ("bench",): "benchmarks against real baselines (PCA, random genes, GenePT): report folders",
     ("perturb",): "perturbation responses: fit a model, predict conditions, evaluate on real screens",
+    ("scgpt",): "scGPT, the single-cell transformer, on the CPU: embed with official checkpoints, pretrain, fine-tune",
 }
+
+
+def _scgpt_command(name: str, args: argparse.Namespace) -> int:
+    from .models.scgpt import commands
+
+    return getattr(commands, name)(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

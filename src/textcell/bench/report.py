@@ -276,6 +276,10 @@ def readme_table(results: dict) -> str:
         from .perturb_report import goal_lines as perturb_goal_lines
 
         lines += ["", *perturb_goal_lines(results["perturb"])]
+    if "scgpt" in results:
+        from .scgpt import readme_lines as scgpt_readme_lines
+
+        lines += ["", *scgpt_readme_lines(results["scgpt"])]
     return "\n".join(lines).strip("\n") + "\n"
 
 

@@ -4,4 +4,6 @@
 from .base import FittedModel
 from .classifier import CellClassifier
 
+# ``textcell.models.scgpt``: a pure-torch scGPT (imported on use: it needs torch)
+
 __all__ = ["CellClassifier", "FittedModel"]

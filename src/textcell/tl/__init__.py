@@ -10,6 +10,7 @@ from .perturb import PerturbationModel as PerturbationModel
 from .perturb import perturb_predict, perturb_rank
 from .programs import gene_programs
 from .resolve_genes import resolve_genes
+from .scgpt import scgpt_embed
 
 # CellClassifier, train_classifier and PerturbationModel return a model, not an AnnData result:
 # importable from here, but not in __all__, which lists the AnnData tools (adata first, key_added, copy).
@@ -23,4 +24,5 @@ __all__ = [
     "perturb_rank",
     "predict",
     "resolve_genes",
+    "scgpt_embed",
 ]
