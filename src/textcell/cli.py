@@ -1082,7 +1082,9 @@ COMMANDS: tuple[Command, ...] = (
             _switch("--hvg", "only var['highly_variable'] genes (default: all vocabulary genes)", False),
             _arg("--match", choices=("resolver", "exact"), default="resolver", help="gene matching"),
             SPECIES_ARG,
-            _arg("--max-length", type=_positive_int, help="tokens per cell (default: the checkpoint's, 1200)"),
+            _arg(
+                "--max-length", type=_positive_int, help="tokens per cell (default: the checkpoint's, 1200)"
+            ),
             _arg("--batch-size", type=_positive_int, default=64, help="cells per forward pass (default 64)"),
             _arg("--dtype", choices=("float32", "bfloat16"), default="float32", help="precision"),
             _arg("--device", default="cpu", help="torch device (default cpu)"),
@@ -1144,7 +1146,9 @@ COMMANDS: tuple[Command, ...] = (
                 default=Path("benchmarks/report-scgpt"),
                 help="report folder (default benchmarks/report-scgpt)",
             ),
-            _arg("--seeds", type=_positive_int, default=3, help="pretraining seeds per gene start (default 3)"),
+            _arg(
+                "--seeds", type=_positive_int, default=3, help="pretraining seeds per gene start (default 3)"
+            ),
             _arg("--epochs", type=_positive_int, default=5, help="pretraining epochs (default 5)"),
             _arg("--finetune-epochs", type=_positive_int, default=2, help="fine-tuning epochs (default 2)"),
             _arg("--threads", type=_positive_int, help="torch threads (default: torch's)"),
@@ -1159,7 +1163,9 @@ GROUPS = {
     ("cache",): "the on-disk cache of text embeddings: what it holds, clearing it",
     ("bench",): "benchmarks against real baselines (PCA, random genes, GenePT): report folders",
     ("perturb",): "perturbation responses: fit a model, predict conditions, evaluate on real screens",
-    ("scgpt",): "scGPT, the single-cell transformer, on the CPU: embed with official checkpoints, pretrain, fine-tune",
+    (
+        "scgpt",
+    ): "scGPT, the single-cell transformer, on the CPU: embed with official checkpoints, pretrain, fine-tune",
 }
 
 

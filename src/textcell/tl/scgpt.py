@@ -8,7 +8,7 @@ from importlib.metadata import version
 import anndata as ad
 import numpy as np
 
-from .._validation import gene_totals
+from .._expression import expression_source, gene_totals, row_chunks
 from ..errors import InputError
 from ..genes.ids import GeneResolver
 
@@ -90,7 +90,6 @@ def scgpt_embed(
     from ..models.scgpt import ScGPT, load_checkpoint, map_genes
     from ..models.scgpt.embed import Batching, embed_rows
     from ..models.scgpt.tokenize import Recipe
-    from .embed_cells import _expression, _row_chunks  # TODO(lead): _expression
 
     if copy and adata.isbacked:
         raise InputError("copy=True needs the data in memory; use copy=False on a backed AnnData.")
@@ -102,7 +101,8 @@ def scgpt_embed(
     batching = Batching(batch_size=batch_size, max_tokens=max_tokens, chunk_size=chunk_size)
     adata = adata.copy() if copy else adata
 
-    mapping = map_genes(adata.var_names, scgpt.vocab, match=match, resolver=resolver, species=species)
+    matrix, names = expression_source(adata, layer=layer, use_raw=use_raw)
+    mapping = map_genes(names, scgpt.vocab, match=match, resolver=resolver, species=species)
     columns = mapping.matched
     if highly_variable:
         if "highly_variable" not in adata.var:
@@ -110,22 +110,22 @@ def scgpt_embed(
                 "highly_variable=True needs var['highly_variable']; "
                 "run scanpy.pp.highly_variable_genes first."
             )
-        columns = columns & adata.var["highly_variable"].to_numpy(dtype=bool)
+        hvg = adata.var["highly_variable"].reindex(names, fill_value=False)
+        columns = columns & hvg.to_numpy(dtype=bool)
     if not columns.any():
         raise InputError(
-            f"None of the {adata.n_vars:,} genes is in the checkpoint's vocabulary "
+            f"None of the {len(names):,} genes is in the checkpoint's vocabulary "
             f"({len(scgpt.vocab):,} tokens); var_names should be gene symbols or Ensembl IDs."
         )
     totals = gene_totals(adata, layer) if not use_raw else None
-    summary = mapping.summary(len(scgpt.vocab), names=adata.var_names, totals=totals)
+    summary = mapping.summary(len(scgpt.vocab), names=names, totals=totals)
     logger.info("scGPT vocabulary: %s of %s genes matched", summary["n_matched"], summary["n_genes"])
     selected = np.flatnonzero(columns)
     recipe = Recipe(
         cls_id=scgpt.cls_id, pad_id=scgpt.pad_id, pad_value=config.pad_value,
         n_bins=config.n_bins, max_length=max_length, seed=seed,
     )  # fmt: skip
-    matrix = _expression(adata, layer, use_raw)
-    chunks = ((start, csr[:, selected]) for start, csr in _row_chunks(matrix, adata.n_obs, chunk_size))
+    chunks = ((start, csr[:, selected]) for start, csr in row_chunks(matrix, adata.n_obs, chunk_size))
     with torch_threads(threads):
         vectors, n_tokens = embed_rows(
             scgpt, chunks, mapping.ids[selected], n_obs=adata.n_obs, recipe=recipe,

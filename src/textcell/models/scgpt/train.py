@@ -154,10 +154,10 @@ class _Data:
     def of(cls, adata: ad.AnnData, vocab: Vocab, *, layer, resolver, matrix=None) -> _Data:
         from scipy import sparse
 
-        from ...tl.embed_cells import _expression  # TODO(lead): _expression
+        from ..._expression import get_matrix
 
         if matrix is None:
-            matrix = sparse.csr_matrix(_expression(adata, layer, False))
+            matrix = sparse.csr_matrix(get_matrix(adata, layer))
         if matrix.nnz and matrix.data.min() < 0:
             raise InputError("The expression values include negatives (scaled data?); use counts.")
         mapping = map_genes(adata.var_names, vocab, match="resolver", resolver=resolver)
@@ -236,10 +236,10 @@ def pretrain(
     torch = require_torch("scgpt")
     from scipy import sparse
 
-    from ...tl.embed_cells import _expression  # TODO(lead): _expression
+    from ..._expression import get_matrix
     from .model import ScGPTModel
 
-    matrix = sparse.csr_matrix(_expression(adata, layer, False))
+    matrix = sparse.csr_matrix(get_matrix(adata, layer))
     vocab = vocabulary_for(adata.var_names, matrix, n_top_genes=config.n_top_genes, resolver=resolver)
     data = _Data.of(adata, vocab, layer=layer, resolver=resolver, matrix=matrix)
     model_config = config.model_config(len(vocab))
