@@ -27,13 +27,16 @@ def gene_vectors(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Vectors of corpus genes under ``model`` and a mask of the genes that got one.
 
-    Text embedders embed each gene's text in ``view``; gene-keyed sources (tables, combined
-    embedders) look genes up.
+    Text embedders embed each gene's text in ``view`` (a gene the view gives no text gets no
+    vector); gene-keyed sources (tables, combined embedders) look genes up.
     """
     if hasattr(model, "embed_genes"):
         return model.embed_genes(list(entrez_ids), corpus=corpus, view=view, cache=cache)
     texts = corpus.render(entrez_ids, view=view)
-    return embed_texts(model, texts, cache=cache), np.ones(len(texts), dtype=bool)
+    found = np.array([bool(text) for text in texts], dtype=bool)
+    out = np.zeros((len(texts), model.dim), dtype=np.float32)
+    out[found] = embed_texts(model, [text for text in texts if text], cache=cache)
+    return out, found
 
 
 @dataclass
