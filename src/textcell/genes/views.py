@@ -76,8 +76,12 @@ def mask_names(text: str, record: GeneRecord) -> str:
 
 
 def _function(record: GeneRecord) -> str:
+    knowledge = _go_sentences(record)
+    if not (record.summary or knowledge):
+        return ""
     parts = [mask_names(record.summary, record)] if record.summary else []
-    return " ".join(parts + _go_sentences(record))
+    parts.append(f"Name: {mask_names(record.name, record)}.")
+    return " ".join(parts + knowledge)
 
 
 def _summary(record: GeneRecord) -> str:
@@ -102,8 +106,9 @@ VIEWS: dict[str, View] = {
         View(
             "function",
             1,
-            "what the gene does: its RefSeq summary (own symbol and aliases masked) and GO terms, "
-            "no name; empty for a gene with neither, which then gets no vector",
+            "what the gene does: its RefSeq summary, full name (own symbol and aliases masked in "
+            "both) and GO terms; empty for a gene with neither summary nor GO terms, which then "
+            "gets no vector",
             _function,
         ),
     )
