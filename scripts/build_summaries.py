@@ -22,7 +22,9 @@ TARGET = ROOT / "src" / "textcell" / "genes" / "data" / BUNDLED_SUMMARIES
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("source", type=Path, nargs="?", default=DEFAULT_SOURCE)
     args = parser.parse_args()
     corpus = GeneCorpus.load(ROOT / "src" / "textcell" / "genes" / "data" / "human.json.gz")

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._defaults import DEFAULT_MODEL, DEFAULT_VIEW
 from .errors import InputError, TextcellError
 from .genes.ncbi import EUTILS_URL
 
@@ -35,10 +36,21 @@ def _switch(flag: str, help: str, default: bool | None = True) -> tuple[tuple[st
 
 CORPUS_ARG = _arg("--corpus", type=Path, help="corpus file (default: the bundled human corpus)")
 SUMMARIES_ARG = _arg(
-    "--summaries", type=Path, help="RefSeq summaries (JSONL/TSV from `textcell corpus fetch-ncbi`)"
+    "--summaries",
+    type=Path,
+    help="RefSeq summaries (JSONL/TSV from `textcell corpus fetch-ncbi`) replacing the bundled ones",
 )
-VIEW_ARG = _arg("--view", default="card", help="text view: name, card, summary or full")
-MODEL_ARG = _arg("--model", default="all-MiniLM-L6-v2", help="embedding model (default all-MiniLM-L6-v2)")
+VIEW_ARG = _arg(
+    "--view",
+    default=DEFAULT_VIEW,
+    help=f"text view: function, name, card, summary or full (default {DEFAULT_VIEW})",
+)
+MODEL_ARG = _arg(
+    "--model",
+    default=DEFAULT_MODEL,
+    help=f"embedding model (default {DEFAULT_MODEL}, shipped; the previous default: "
+    "--model all-MiniLM-L6-v2 --view card)",
+)
 SPECIES_ARG = _arg("--species", default="auto", help="human, mouse or auto (default: auto)")
 
 
@@ -876,7 +888,7 @@ COMMANDS: tuple[Command, ...] = (
                 help="kang_pbmc, pbmc_3tech, pbmc68k_reduced, validation (default: all)",
             ),
             _arg("--markers", default="panglaodb", help="marker resource (default panglaodb)"),
-            _arg("--model", default="all-MiniLM-L6-v2", help="gene text model for the text candidates"),
+            _arg("--model", default=DEFAULT_MODEL, help="gene text model for the text candidates"),
         ),
     ),
     Command(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._defaults import DEFAULT_MODEL
 from ..annotation.celltypes import CellTypes
 from ..annotation.clusters import standard_clusters
 from ..annotation.result import AnnotationResult
@@ -101,7 +102,7 @@ def annotation_benchmark(
     datasets=(*DATASETS, "validation"),
     *,
     markers: str = "panglaodb",
-    gene_model: str = "all-MiniLM-L6-v2",
+    gene_model: str = DEFAULT_MODEL,
     figures=None,
 ) -> dict:
     """Cluster, embed genes (for the text source) and annotate each dataset; score it. With

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._defaults import DEFAULT_MODEL, DEFAULT_VIEW
 from .._io import atomic_write
 from ..errors import InputError
 from ..genes.corpus import GeneCorpus
@@ -60,16 +61,17 @@ class GeneEmbeddings:
         cls,
         genes: Sequence[str],
         *,
-        model="all-MiniLM-L6-v2",
-        view: str = "card",
+        model=DEFAULT_MODEL,
+        view: str = DEFAULT_VIEW,
         corpus: GeneCorpus | None = None,
         cache: bool = True,
         species: str = "auto",
     ) -> GeneEmbeddings:
-        """Embed ``genes`` (any identifiers the GeneResolver takes) with ``model``.
+        """Embed ``genes`` (any identifiers the GeneResolver takes) with ``model`` on ``view``
+        (by default textcell's, :mod:`textcell.embed.defaults`).
 
-        Genes that do not resolve, or that a table lacks, are left out and listed in
-        ``provenance['missing']``.
+        Genes that do not resolve, that a table lacks or that the view gives no text are left out
+        and listed in ``provenance['missing']``.
         """
         corpus = corpus or GeneCorpus.load()
         resolution = GeneResolver(corpus).resolve(list(dict.fromkeys(genes)), species=species)

@@ -73,7 +73,10 @@ def read_summaries(path: str | os.PathLike, *, corpus_sha256: str) -> dict[str, 
     except (OSError, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CorpusError(f"Summaries file {path} is corrupt ({exc}); reinstall textcell.") from exc
     manifest = manifest_path(path)
-    if manifest.is_file() and json.loads(manifest.read_text())["sha256"] != hashlib.sha256(payload).hexdigest():
+    if (
+        manifest.is_file()
+        and json.loads(manifest.read_text())["sha256"] != hashlib.sha256(payload).hexdigest()
+    ):
         raise CorpusError(f"Summaries file {path} does not match its manifest checksum; reinstall textcell.")
     if document.get("format") != FORMAT or document.get("format_version") != FORMAT_VERSION:
         raise CorpusError(f"{path} is not a textcell summaries file of format version {FORMAT_VERSION}.")

@@ -68,8 +68,8 @@ def _go_sentences(record: GeneRecord) -> list[str]:
 
 def mask_names(text: str, record: GeneRecord) -> str:
     """``text`` with the gene's own symbol and aliases (whole words) replaced by "this gene"."""
-    names = sorted({record.symbol, *record.aliases} - {""}, key=len, reverse=True)
-    if not names:
+    names = sorted((n for n in {record.symbol, *record.aliases} if n and n in text), key=len, reverse=True)
+    if not names:  # the common case, without compiling a pattern
         return text
     pattern = r"(?<![\w-])(?:" + "|".join(map(re.escape, names)) + r")(?![\w-])"
     return re.sub(pattern, "this gene", text)
