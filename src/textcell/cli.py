@@ -523,6 +523,21 @@ def _bench_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_knowledge(args: argparse.Namespace) -> int:
+    from .bench import knowledge
+    from .bench.report import write_report
+
+    candidates = knowledge.default_candidates(args.models or knowledge.MODELS, args.views or knowledge.VIEWS)
+    results = knowledge.knowledge_benchmark(
+        candidates, n_bootstrap=args.bootstrap, repeats=args.repeats, protocols=args.protocols
+    )
+    write_report(args.output, knowledge=results)
+    print(knowledge.choice_line(results))
+    print("\n".join(knowledge.goal_lines(results)))
+    print(f"Wrote {args.output / 'report.md'}, results.json and figures/")
+    return 0
+
+
 def _perturb_fit(args: argparse.Namespace) -> int:
     from .perturb import PerturbationModel
 
@@ -950,6 +965,36 @@ COMMANDS: tuple[Command, ...] = (
             _arg("--tasks", nargs="+", default=["papalexi", "kang"], help="papalexi, kang"),
             _arg("--seeds", type=int, default=1, help="Scouter seeds per Papalexi fold (default 1)"),
             _arg("--kang-seeds", type=int, default=3, help="Scouter seeds per Kang fold (default 3)"),
+        ),
+    ),
+    Command(
+        ("bench", "knowledge"),
+        "gene vectors against Reactome neighbours and Lit-BM-17 interactions, with spelling, random "
+        "and degree controls; validation and report halves",
+        _bench_knowledge,
+        (
+            _arg(
+                "-o",
+                "--output",
+                type=Path,
+                default=Path("benchmarks/report-knowledge"),
+                help="report folder (default benchmarks/report-knowledge)",
+            ),
+            _arg(
+                "--models",
+                nargs="+",
+                help="embedders of the grid (default: the default model, tfidf, go, go:512, "
+                "combined:tfidf:512+go:512; the previous default, all-MiniLM-L6-v2 / card, is always a row)",
+            ),
+            _arg("--views", nargs="+", help="text views (default: function card summary full)"),
+            _arg(
+                "--protocols",
+                nargs="+",
+                default=["genept", "matched_pair"],
+                help="interaction protocols: genept, matched_sum, matched_pair",
+            ),
+            _arg("--repeats", type=int, default=5, help="interaction splits per half (default 5)"),
+            _arg("--bootstrap", type=int, default=1000, help="bootstrap draws of genes (default 1000)"),
         ),
     ),
 )

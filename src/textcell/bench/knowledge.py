@@ -43,6 +43,7 @@ from scipy import sparse
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import normalize
 
+from .._defaults import DEFAULT_MODEL, DEFAULT_VIEW, PREVIOUS_DEFAULT
 from .._progress import progress
 from ..datasets import shared_file
 from ..embed import RandomEmbedder, gene_vectors, get_embedder
@@ -65,7 +66,6 @@ LEXICAL_DIM = 256
 AVAILABILITY = "text availability"
 LEXICAL = "lexical (symbol and aliases)"
 DEGREE = "degree only"
-OLD_DEFAULT = ("all-MiniLM-L6-v2", "card")  # textcell's default before this benchmark
 
 
 @dataclass(frozen=True)
@@ -320,24 +320,37 @@ def pair_features(vectors: np.ndarray, pairs: np.ndarray, kind: str) -> np.ndarr
 
 
 # ---------------------------------------------------------------------- the benchmark
+MODELS = (DEFAULT_MODEL, "tfidf", "go", "go:512", "combined:tfidf:512+go:512")
+VIEWS = ("function", "card", "summary", "full")
+
+
+def label(model, view: str | None) -> str:
+    return str(model) if view is None else f"{model} / {view}"
+
+
+DEFAULT_LABEL = label(DEFAULT_MODEL, DEFAULT_VIEW)
+PREVIOUS_LABEL = label(PREVIOUS_DEFAULT["model"], PREVIOUS_DEFAULT["view"])
+
+
 def default_candidates(
-    models: Sequence = ("all-MiniLM-L6-v2", "tfidf", "combined:all-MiniLM-L6-v2+tfidf", "go"),
-    views: Sequence[str] = ("card", "summary", "full", "function"),
+    models: Sequence = MODELS,
+    views: Sequence[str] = VIEWS,
     *,
-    extra: Sequence[tuple[str, str]] = (),
+    extra: Sequence[tuple[str, str]] = ((PREVIOUS_DEFAULT["model"], PREVIOUS_DEFAULT["view"]),),
 ) -> list[Candidate]:
     """The model × view grid (a model that reads no text gets one row), ``extra`` (model, view)
-    pairs, and the controls: random, the ``name`` view of each text model, lexical, availability."""
+    pairs (the previous default), and the controls: random, the ``name`` view of each text model
+    of the grid, lexical, availability, degree."""
     rows, text_models = [], []
     for model in models:
         if _reads_text(model):
             text_models.append(model)
-            rows += [Candidate(f"{model} / {view}", "text", model, view) for view in views]
+            rows += [Candidate(label(model, view), "text", model, view) for view in views]
         else:
-            rows.append(Candidate(str(model), "go", model, "card"))
-    rows += [Candidate(f"{model} / {view}", "text", model, view) for model, view in extra]
+            rows.append(Candidate(label(model, None), "go", model, "card"))
+    rows += [Candidate(label(model, view), "text", model, view) for model, view in extra]
     rows.append(Candidate("random", "random", RandomEmbedder(dim=384), "card"))
-    rows += [Candidate(f"{m} / name", "name", m, "name") for m in text_models if "+" not in str(m)]
+    rows += [Candidate(label(m, "name"), "name", m, "name") for m in text_models if "+" not in str(m)]
     rows += [Candidate(LEXICAL, "lexical"), Candidate(AVAILABILITY, "availability")]
     rows.append(Candidate(DEGREE, "degree"))
     return rows
@@ -419,9 +432,11 @@ def knowledge_benchmark(
                     )
                 )
         logger.info("%s done", candidate.label)
-    return {
+    results = {
         "rows": rows,
         "comparisons": _comparisons(candidates, draws),
+        "default": DEFAULT_LABEL,
+        "previous_default": PREVIOUS_LABEL,
         "params": {
             "k": K,
             "pathway_size": list(PATHWAY_SIZE),
@@ -434,6 +449,8 @@ def knowledge_benchmark(
             "protocols": {name: PROTOCOLS[name].label for name in protocols},
         },
     }
+    results["chosen"] = choose_default(results) if any(c.kind in ("text", "go") for c in candidates) else None
+    return results
 
 
 def _row(candidate: Candidate, task: str, protocol: str, half: str, mean: float, draws, n: int) -> dict:
@@ -450,6 +467,7 @@ def _row(candidate: Candidate, task: str, protocol: str, half: str, mean: float,
         "half": half,
         "embedding": candidate.label,
         "kind": candidate.kind,
+        "view": candidate.view if candidate.kind in ("text", "name") else "",
         "mean": mean,
         **spread,
         "n": n,
@@ -491,11 +509,21 @@ def frame(results: dict) -> pd.DataFrame:
     return pd.DataFrame(results["rows"])
 
 
+ELIGIBLE_VIEWS = ("function",)
+CHOICE_RULE = (
+    "best mean rank over the validation half's Reactome P@10 and Lit-BM-17 ROC-AUC (degree-matched "
+    "negatives, gene-disjoint split, pair features), ties broken by Reactome; eligible: the views "
+    "that keep gene names out of the text (function) and the text-free GO vectors"
+)
+
+
 def choose_default(results: dict, *, half: str = "validation") -> str:
-    """The embedding with the best mean rank over the validation half's Reactome precision and
-    degree-matched, gene-disjoint pair-feature ROC-AUC (ties: Reactome); candidates only."""
+    """The eligible embedding chosen by :data:`CHOICE_RULE` on the validation half."""
     rows = frame(results)
-    rows = rows[(rows["half"] == half) & rows["kind"].isin(["text", "go"])]
+    rows = rows[
+        (rows["half"] == half)
+        & ((rows["kind"] == "go") | ((rows["kind"] == "text") & rows["view"].isin(ELIGIBLE_VIEWS)))
+    ]
     reactome = rows[rows["task"] == "reactome"].set_index("embedding")["mean"]
     ppi = rows[(rows["task"] == "ppi") & (rows["protocol"] == HEADLINE_PROTOCOL)].set_index("embedding")[
         "mean"
@@ -527,7 +555,9 @@ def table(results: dict, *, half: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def goal_lines(results: dict, *, default: str, old_default: str, half: str = "report") -> list[str]:
+def goal_lines(
+    results: dict, *, default: str = DEFAULT_LABEL, old_default: str = PREVIOUS_LABEL, half: str = "report"
+) -> list[str]:
     """Where the default stands on the report half: against today's default, the lexical control
     (paired bootstrap sd of the difference), and the interaction baselines."""
     rows = frame(results)
@@ -576,3 +606,53 @@ def goal_lines(results: dict, *, default: str, old_default: str, half: str = "re
             + f"; {listed}."
         )
     return lines
+
+
+def choice_line(results: dict) -> str:
+    chosen, default = results.get("chosen"), results["default"]
+    agreement = "the shipped default" if chosen == default else f"the shipped default is {default}"
+    return f"Chosen on the validation half: **{chosen}** ({agreement}). Rule: {CHOICE_RULE}."
+
+
+def knowledge_markdown(results: dict) -> str:
+    """The report section: what is measured, where the default stands, both halves' tables."""
+    params = results["params"]
+    protocols = "; ".join(f"`{name}`: {text}" for name, text in params["protocols"].items())
+    out = [
+        "## Gene knowledge: Reactome neighbours and Lit-BM-17 interactions\n",
+        f"Reactome P@{params['k']}: for each protein-coding gene in a pathway of "
+        f"{params['pathway_size'][0]}–{params['pathway_size'][1]} genes, the fraction of its {params['k']} "
+        f"nearest neighbours among all {params['n_universe']:,} protein-coding genes that share a pathway "
+        f"with it (a gene without a vector scores 0); ± the sd of {params['n_bootstrap']} bootstrap draws "
+        "of genes; `coverage`: genes with a vector; `chance`: random neighbours. Lit-BM-17 "
+        f"({params['n_ppi_genes']:,} genes): logistic regression, ROC-AUC ± sd over "
+        f"{params['ppi_repeats']} seeded splits; {protocols}. Pathways and interactome genes are split "
+        f"once (seed {params['split_seed']}) into a validation half, on which every choice was made, and a "
+        "report half, which gives the numbers to quote.\n",
+        choice_line(results) + "\n",
+        "### Where the default stands (report half)\n",
+        *goal_lines(results),
+        "",
+        "### Report half\n",
+        table(results, half="report"),
+        "![knowledge](figures/knowledge_report.png)\n",
+        "### Validation half (where the default was chosen)\n",
+        table(results, half="validation"),
+    ]
+    return "\n".join(out) + "\n"
+
+
+def readme_lines(results: dict) -> list[str]:
+    return [choice_line(results), "", table(results, half="report").rstrip("\n"), "", *goal_lines(results)]
+
+
+def knowledge_figure(results: dict):
+    """Report half: Reactome P@k and the headline interaction AUC per embedding, mean ± sd."""
+    from ..pl import metric_bars
+
+    rows = frame(results)
+    rows = rows[rows["half"] == "report"]
+    reactome = rows[rows["task"] == "reactome"].assign(dataset=f"Reactome P@{K}")
+    ppi = rows[(rows["task"] == "ppi") & (rows["protocol"] == HEADLINE_PROTOCOL)]
+    ppi = ppi.assign(dataset="Lit-BM-17 ROC-AUC (matched, pair)")
+    return metric_bars(pd.concat([reactome, ppi]), metric="score", title="Gene knowledge, report half")

@@ -30,10 +30,20 @@ from .stats import summarize
 PANEL_SEEDS = range(5)
 RECIPES = ("shared", "per_panel")  # where the whitening (centring) of the gene vectors is fitted
 RECIPE = "shared"
+ALIGNMENTS = ("none", "standardize")  # standardize: z-score each side's cell vectors per dimension
+ALIGNMENT = "none"
 
 
 def panel_transfer(
-    adata: ad.AnnData, labels, batches, *, models: dict, config: dict, seeds=PANEL_SEEDS, recipe: str = RECIPE
+    adata: ad.AnnData,
+    labels,
+    batches,
+    *,
+    models: dict,
+    config: dict,
+    seeds=PANEL_SEEDS,
+    recipe: str = RECIPE,
+    alignment: str = ALIGNMENT,
 ) -> dict:
     """Disjoint-panel and same-panel transfer for each gene model.
 
@@ -41,8 +51,11 @@ def panel_transfer(
     ``(model, view)``. Returns ``{row: {"disjoint": [per seed], "same panel": [per seed]}}`` and,
     under ``"n_genes"``, each row's number of embedded genes.
     """
-    if recipe not in RECIPES:
-        raise InputError(f"Unknown panel recipe {recipe!r}; use one of {', '.join(RECIPES)}.")
+    if recipe not in RECIPES or alignment not in ALIGNMENTS:
+        raise InputError(
+            f"Unknown panel recipe {recipe!r} or alignment {alignment!r}; recipes: {', '.join(RECIPES)}; "
+            f"alignments: {', '.join(ALIGNMENTS)}."
+        )
     labels, batches = np.asarray(labels), np.asarray(batches)
     if len(np.unique(batches)) < 2:
         raise InputError("Disjoint-panel transfer holds out batches: it needs at least two.")
@@ -58,8 +71,8 @@ def panel_transfer(
             panel_b = has & ~panel_a
             cells_a = _panel_cells(work, panel_a, config, recipe)
             cells_b = _panel_cells(work, panel_b, config, recipe)
-            scores["disjoint"].append(_transfer(cells_a, cells_b, labels, batches))
-            scores["same panel"].append(_transfer(cells_a, cells_a, labels, batches))
+            scores["disjoint"].append(_transfer(cells_a, cells_b, labels, batches, alignment))
+            scores["same panel"].append(_transfer(cells_a, cells_a, labels, batches, alignment))
         out[name] = {**scores, "n_genes": int(has.sum())}
     return out
 
@@ -100,16 +113,25 @@ def _panel_cells(work: ad.AnnData, panel: np.ndarray, config: dict, recipe: str)
     return np.asarray(work.obsm["X_textcell"]).copy()
 
 
-def _transfer(reference: np.ndarray, query: np.ndarray, labels, batches) -> float:
+def _transfer(reference: np.ndarray, query: np.ndarray, labels, batches, alignment: str) -> float:
     """Mean over held-out batches of the macro-F1 of kNN trained on the other batches' reference
-    vectors and applied to the held-out batch's query vectors."""
+    vectors and applied to the held-out batch's query vectors (each side z-scored per dimension
+    first with ``alignment="standardize"``: no labels are used)."""
     scores = []
     for batch in np.unique(batches):
         test = batches == batch
+        train_x, test_x = reference[~test], query[test]
+        if alignment == "standardize":
+            train_x, test_x = (_zscore(x) for x in (train_x, test_x))
         knn = KNeighborsClassifier(n_neighbors=min(N_NEIGHBORS, int((~test).sum())))
-        predicted = knn.fit(reference[~test], labels[~test]).predict(query[test])
+        predicted = knn.fit(train_x, labels[~test]).predict(test_x)
         scores.append(f1_score(labels[test], predicted, average="macro"))
     return float(np.mean(scores))
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    sd = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 
 def panel_summary(panels: dict) -> dict:

@@ -39,6 +39,7 @@ def write_report(
     programs: dict | None = None,
     classifier: dict | None = None,
     perturb: dict | None = None,
+    knowledge: dict | None = None,
 ) -> dict:
     """Write a benchmark report into ``folder``; returns the results dict.
 
@@ -47,7 +48,8 @@ def write_report(
     :func:`~textcell.bench.annotation.annotation_benchmark` (``annotation``, which writes its own
     figures), :func:`~textcell.bench.programs.program_benchmark` (``programs``) and
     :func:`~textcell.bench.classifier.classifier_benchmark` (``classifier``) and
-    :func:`~textcell.bench.perturb.perturbation_benchmark` (``perturb``). A section already in
+    :func:`~textcell.bench.perturb.perturbation_benchmark` (``perturb``) and
+    :func:`~textcell.bench.knowledge.knowledge_benchmark` (``knowledge``). A section already in
     the folder's ``results.json`` and not given again is kept, so each benchmark can be rerun alone;
     ``report.md`` is rendered from the merged results alone.
     """
@@ -75,6 +77,11 @@ def write_report(
         save_figure(_learning_curves(classifier), folder / "figures", "classifier_learning_curves", dpi=110)
     if perturb is not None:
         results["perturb"] = perturb
+    if knowledge is not None:
+        from .knowledge import knowledge_figure
+
+        results["knowledge"] = knowledge
+        save_figure(knowledge_figure(knowledge), folder / "figures", "knowledge_report", dpi=110)
     with atomic_write(existing, "w") as handle:
         json.dump(results, handle, indent=1)
     with atomic_write(folder / "report.md", "w") as handle:
@@ -263,6 +270,10 @@ def readme_table(results: dict) -> str:
         from .perturb import goal_lines as perturb_goal_lines
 
         lines += ["", *perturb_goal_lines(results["perturb"])]
+    if "knowledge" in results:
+        from .knowledge import readme_lines
+
+        lines += ["", *readme_lines(results["knowledge"])]
     return "\n".join(lines).strip("\n") + "\n"
 
 
@@ -307,6 +318,10 @@ def render_markdown(results: dict) -> str:
         from .perturb import perturb_markdown
 
         parts.append(perturb_markdown(results["perturb"]))
+    if "knowledge" in results:
+        from .knowledge import knowledge_markdown
+
+        parts.append(knowledge_markdown(results["knowledge"]))
     return "\n".join(parts)
 
 
