@@ -3,14 +3,15 @@
     python scripts/build_default_embeddings.py            # what is missing
     python scripts/build_default_embeddings.py --force    # rebuild every file
 
-For each shipped (model, view) — textcell's default (``textcell.embed.defaults``) and the previous
+For each shipped (model, view) — textcell's default (``textcell._defaults``) and the previous
 default (all-MiniLM-L6-v2 on the ``card`` view) — embeds the text of every gene that the view gives
 one, among the protein-coding genes and the genes with GO terms or a RefSeq summary, through the
 normal vector cache (an interrupted build resumes), then writes
 src/textcell/embed/data/<fingerprint>.npz: the content keys and the vectors, float16 for models of
-up to 384 dimensions and int8 with a per-row scale above (each file stays under 20 MB; the script
-prints the smallest cosine to the float32 vectors). A file answers only for this exact model, view,
-corpus and summaries; any change gives new keys. Files of no shipped embedder are removed.
+up to 384 dimensions and int8 codes with a per-row scale above (``textcell.embed.bundled.quantize``;
+each file stays under 20 MB; the script prints the smallest cosine to the float32 vectors). A file
+answers only for this exact model, view, corpus and summaries; any change gives new keys. Files
+of no shipped embedder are removed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 from textcell._defaults import DEFAULT_MODEL, DEFAULT_VIEW, PREVIOUS_DEFAULT
 from textcell._io import atomic_write
 from textcell.embed import embed_texts, get_embedder
-from textcell.embed.bundled import quantize
+from textcell.embed.bundled import dequantize, quantize
 from textcell.embed.cache import text_key
 from textcell.genes import GeneCorpus
 
@@ -52,12 +53,13 @@ def build(model: str, view: str, corpus: GeneCorpus, *, force: bool) -> Path:
     vectors = embed_texts(embedder, texts)
     print(f"{model} / {view}: embedded {len(texts):,} texts in {time.perf_counter() - start:.0f} s")
     keys = np.frombuffer(b"".join(bytes.fromhex(text_key(fingerprint, t)) for t in texts), dtype=np.uint8)
-    packed = (
-        {"vectors": vectors.astype(np.float16)} if vectors.shape[1] <= MAX_FLOAT16_DIM else quantize(vectors)
-    )
+    wide = vectors.shape[1] > MAX_FLOAT16_DIM
+    packed = quantize(vectors) if wide else {"vectors": vectors.astype(np.float16)}
     with atomic_write(target) as handle:
         np.savez_compressed(handle, keys=keys.reshape(-1, 32), **packed)
-    restored = packed["vectors"].astype(np.float32) * packed.get("scale", np.ones(len(vectors)))[:, None]
+    restored = (
+        dequantize(packed["vectors"], packed["scale"]) if wide else packed["vectors"].astype(np.float32)
+    )
     cosine = np.sum(restored * vectors, axis=1) / (
         np.linalg.norm(restored, axis=1) * np.linalg.norm(vectors, axis=1)
     )

@@ -13,11 +13,20 @@ Every embedding goes through the same metric code (:mod:`.metrics`):
 - ``random genes``: the same configuration with a random vector per gene (the control a text
   embedding must beat: any fixed set of gene vectors averages expression into some projection).
 
+The gene vectors are textcell's default (:mod:`textcell._defaults`, chosen by the knowledge
+benchmark), on its default view; the random control gets a vector for the same genes.
+
+**Disjoint gene panels** (:mod:`.panels`): on datasets with batches, reference and held-out cells
+are embedded from two disjoint halves of the genes, so only knowledge in the gene vectors can
+carry the labels across; with the same-panel result and random genes beside it, over
+``PANEL_SEEDS`` splits.
+
 **Validation protocol.** The configuration (text model, HVG restriction, idf weighting, centring
 or whitening of the gene vectors, z-scored values) is chosen by the mean k-means ARI over 10 seeds
 on a dataset that is *not* reported: Kang et al.'s IFN-β stimulation data
 (``kang2018_ctrl_vs_ifnb.h5ad``, 1,556 cells, 5 cell types, control and stimulated cells
-together). :func:`validation_sweep` runs the whole grid and keeps it in the results.
+together). :func:`validation_sweep` runs the whole grid and keeps it in the results. The text
+model is not swept here any more: the knowledge benchmark chooses it.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from .._defaults import DEFAULT_MODEL, DEFAULT_VIEW
 from .._progress import progress
 from ..datasets import pbmc68k_reduced, shared_file
 from ..errors import InputError
@@ -43,7 +53,6 @@ logger = logging.getLogger("textcell")
 
 SEEDS = range(10)
 N_PCS = 50
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,7 @@ DATASETS = {
 VALIDATION = CellDataset("kang_ifnb (validation)", _shared("cells/kang2018_ctrl_vs_ifnb.h5ad"), "cell_type")
 
 CONFIG_GRID = {
-    "model": (DEFAULT_MODEL, "tfidf"),
+    "model": (DEFAULT_MODEL,),
     "highly_variable": (False, True),
     "idf": (False, True),
     "center": (False, True),
@@ -140,11 +149,11 @@ def textcell_embedding(adata: ad.AnnData, config: dict, *, gene_model=None) -> n
 
 
 def _with_gene_vectors(adata: ad.AnnData, model) -> ad.AnnData:
-    """The prepared data's counts with the ``card`` vectors of ``model`` in ``varm``."""
+    """The prepared data's counts with the default-view vectors of ``model`` in ``varm``."""
     from ..tl import embed_genes
 
     work = ad.AnnData(adata.X, obs=pd.DataFrame(index=adata.obs_names), var=adata.var[["highly_variable"]])
-    embed_genes(work, model=model, view="card")
+    embed_genes(work, model=model, view=DEFAULT_VIEW)
     return work
 
 
@@ -284,6 +293,13 @@ def _benchmark_one(dataset: CellDataset, config: dict, seeds) -> dict:
             embeddings_for(adata, config).items(), desc=dataset.name, unit="embedding"
         )
     }
+    panels = None
+    if batches is not None:
+        from ..embed import RandomEmbedder
+        from .panels import RANDOM, panel_transfer
+
+        models = {"textcell": (config["model"], DEFAULT_VIEW), RANDOM: (RandomEmbedder(), DEFAULT_VIEW)}
+        panels = panel_transfer(adata, labels, batches, models=models, config=config)
     return {
         "label": dataset.label,
         "batch": dataset.batch,
@@ -292,4 +308,5 @@ def _benchmark_one(dataset: CellDataset, config: dict, seeds) -> dict:
         "labels": labels,
         "batches": batches,
         "embeddings": evaluated,
+        "panels": panels,
     }

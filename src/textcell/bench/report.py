@@ -98,6 +98,8 @@ def save_figure(figure, folder, stem: str, *, dpi: int = 100) -> Path:
 
 
 def _cell_results(cells: dict) -> dict:
+    from .panels import panel_results
+
     sweep = cells["sweep"]
     return {
         "config": cells["config"],
@@ -113,6 +115,7 @@ def _cell_results(cells: dict) -> dict:
                     }
                     for embedding, result in entry["embeddings"].items()
                 },
+                "panels": panel_results(entry.get("panels")),
             }
             for name, entry in cells["datasets"].items()
         },
@@ -186,6 +189,11 @@ def goal_lines(cell_results: dict) -> list[str]:
             f"({'beats it' if beats(ours, random) else 'does not beat it'} by more than the spread); "
             f"vs PCA {format_summary(pca)} ({_versus_pca(ours, pca)})."
         )
+    for dataset, entry in cell_results["datasets"].items():
+        if entry.get("panels"):
+            from .panels import panel_goal_lines
+
+            lines += panel_goal_lines(dataset, entry["panels"])
     return lines
 
 
@@ -391,6 +399,9 @@ def _cells_markdown(cells: dict) -> str:
             f"![confusion textcell](figures/{dataset}_confusion_textcell.png)\n"
         )
     out.append("![k-means ARI](figures/cells_kmeans_ari.png) ![kNN F1](figures/cells_knn_macro_f1.png)\n")
+    from .panels import panel_markdown
+
+    out.append(panel_markdown(cells))
     if cells["sweep"]:
         sweep = pd.DataFrame(cells["sweep"]).sort_values("mean", ascending=False)
         out.append("### Validation sweep (k-means ARI on kang_ifnb, not a reported dataset)\n")
