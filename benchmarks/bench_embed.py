@@ -50,9 +50,13 @@ import json, sys, time
 import numpy as np
 kind, genes_file, out = sys.argv[1], sys.argv[2], sys.argv[3]
 genes = json.load(open(genes_file))
-if kind == "default":
-    for blocked in ("torch", "sentence_transformers"):
-        sys.modules[blocked] = None  # importing them now fails, as without the [local] extra
+if kind == "default":  # importing torch or sentence-transformers fails, as without the [local] extra
+    import importlib.abc
+    class NotInstalled(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("torch", "sentence_transformers"):
+                raise ImportError(f"No module named {name!r}")
+    sys.meta_path.insert(0, NotInstalled())
 import textcell
 textcell.settings.shipped_vectors = kind in ("shipped", "default")
 textcell.settings.progress = False

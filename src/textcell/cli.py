@@ -183,7 +183,8 @@ def _genes_describe(args: argparse.Namespace) -> int:
     for query, row in result.table.iterrows():
         if row["entrez"]:
             via = "" if row["route"] == "symbol" else f"  [{query} → {row['symbol']} via {row['route']}]"
-            print(corpus.render([row["entrez"]], view=args.view)[0] + via)
+            text = corpus.render([row["entrez"]], view=args.view)[0]
+            print((text or f"{row['symbol']}: no {args.view} text (no RefSeq summary, no GO terms)") + via)
         elif row["route"] == "ambiguous":
             print(f"{query}: ambiguous, could be {row['candidates'].replace(';', ', ')}")
         else:
@@ -266,7 +267,8 @@ def _embed_genes(args: argparse.Namespace) -> int:
         if not hasattr(embedder, "embed_batch"):
             print(f"{embedder.model_id}: a gene-keyed table; nothing is embedded or sent.")
             return 0
-        print(plan_texts(embedder, corpus.render(list(dict.fromkeys(matched)), view=args.view)))
+        texts = corpus.render(list(dict.fromkeys(matched)), view=args.view)
+        print(plan_texts(embedder, [text for text in texts if text]))
         return 0
     if args.output is None:
         raise InputError("Pass -o/--output for the result (or --dry-run to only count).")
@@ -679,7 +681,12 @@ COMMANDS: tuple[Command, ...] = (
         _genes_describe,
         (
             _arg("genes", nargs="+", help="symbols, synonyms, Ensembl or Entrez IDs"),
-            VIEW_ARG,
+            _arg(
+                "--view",
+                default="card",
+                help="text view: card (default: the readable overview), function (what the default "
+                "embedding reads), name, summary or full",
+            ),
             SPECIES_ARG,
             CORPUS_ARG,
             SUMMARIES_ARG,
