@@ -8,9 +8,6 @@ from pathlib import Path
 
 import platformdirs
 
-# The gene text embedder every function uses unless told otherwise; its vectors ship with textcell.
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
-
 
 def _default_cache_dir() -> Path:
     override = os.environ.get("TEXTCELL_CACHE_DIR")

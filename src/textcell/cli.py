@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._settings import DEFAULT_MODEL
+from ._defaults import DEFAULT_MODEL, DEFAULT_VIEW
 from .errors import InputError, TextcellError
 
 logger = logging.getLogger("textcell")
@@ -66,10 +66,21 @@ def _switch(flag: str, help: str, default: bool | None = True) -> tuple[tuple[st
 
 CORPUS_ARG = _arg("--corpus", type=Path, help="corpus file (default: the bundled human corpus)")
 SUMMARIES_ARG = _arg(
-    "--summaries", type=Path, help="RefSeq summaries (JSONL/TSV from `textcell corpus fetch-ncbi`)"
+    "--summaries",
+    type=Path,
+    help="RefSeq summaries (JSONL/TSV from `textcell corpus fetch-ncbi`) replacing the bundled ones",
 )
-VIEW_ARG = _arg("--view", default="card", help="text view: name, card, summary or full")
-MODEL_ARG = _arg("--model", default=DEFAULT_MODEL, help=f"embedding model (default {DEFAULT_MODEL})")
+VIEW_ARG = _arg(
+    "--view",
+    default=DEFAULT_VIEW,
+    help=f"text view: function, name, card, summary or full (default {DEFAULT_VIEW})",
+)
+MODEL_ARG = _arg(
+    "--model",
+    default=DEFAULT_MODEL,
+    help=f"embedding model (default {DEFAULT_MODEL}, shipped; the previous default: "
+    "--model all-MiniLM-L6-v2 --view card)",
+)
 SPECIES_ARG = _arg("--species", default="auto", help="human, mouse or auto (default: auto)")
 
 
@@ -211,7 +222,8 @@ def _genes_describe(args: argparse.Namespace) -> int:
     for query, row in result.table.iterrows():
         if row["entrez"]:
             via = "" if row["route"] == "symbol" else f"  [{query} → {row['symbol']} via {row['route']}]"
-            print(corpus.render([row["entrez"]], view=args.view)[0] + via)
+            text = corpus.render([row["entrez"]], view=args.view)[0]
+            print((text or f"{row['symbol']}: no {args.view} text (no RefSeq summary, no GO terms)") + via)
         elif row["route"] == "ambiguous":
             print(f"error: {query} is ambiguous, it could be {row['candidates'].replace(';', ', ')}; "
                   "name one of them.", file=sys.stderr)  # fmt: skip
@@ -300,7 +312,8 @@ def _embed_genes(args: argparse.Namespace) -> int:
         if not hasattr(embedder, "embed_batch"):
             print(f"{embedder.model_id}: a gene-keyed table; nothing is embedded or sent.")
             return 0
-        print(plan_texts(embedder, corpus.render(list(dict.fromkeys(matched)), view=args.view)))
+        texts = corpus.render(list(dict.fromkeys(matched)), view=args.view)
+        print(plan_texts(embedder, [text for text in texts if text]))
         return 0
     if args.output is None:
         raise InputError("Pass -o/--output for the result (or --dry-run to only count).")
@@ -553,6 +566,21 @@ def _bench_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_knowledge(args: argparse.Namespace) -> int:
+    from .bench import knowledge
+    from .bench.report import write_report
+
+    candidates = knowledge.default_candidates(args.models or knowledge.MODELS, args.views or knowledge.VIEWS)
+    results = knowledge.knowledge_benchmark(
+        candidates, n_bootstrap=args.bootstrap, repeats=args.repeats, protocols=args.protocols
+    )
+    write_report(args.output, knowledge=results)
+    print(knowledge.choice_line(results))
+    print("\n".join(knowledge.goal_lines(results)))
+    print(f"Wrote {args.output / 'report.md'}, results.json and figures/")
+    return 0
+
+
 def _perturb_fit(args: argparse.Namespace) -> int:
     from .perturb import PerturbationModel
 
@@ -732,7 +760,12 @@ COMMANDS: tuple[Command, ...] = (
         _genes_describe,
         (
             _arg("genes", nargs="+", help="symbols, synonyms, Ensembl or Entrez IDs"),
-            VIEW_ARG,
+            _arg(
+                "--view",
+                default="card",
+                help="text view: card (default: the readable overview), function (what the default "
+                "embedding reads), name, summary or full",
+            ),
             SPECIES_ARG,
             CORPUS_ARG,
             SUMMARIES_ARG,
@@ -1152,6 +1185,36 @@ COMMANDS: tuple[Command, ...] = (
             _arg("--epochs", type=_positive_int, default=5, help="pretraining epochs (default 5)"),
             _arg("--finetune-epochs", type=_positive_int, default=2, help="fine-tuning epochs (default 2)"),
             _arg("--threads", type=_positive_int, help="torch threads (default: torch's)"),
+        ),
+    ),
+    Command(
+        ("bench", "knowledge"),
+        "gene vectors against Reactome neighbours and Lit-BM-17 interactions, with spelling, random "
+        "and degree controls; validation and report halves",
+        _bench_knowledge,
+        (
+            _arg(
+                "-o",
+                "--output",
+                type=Path,
+                default=Path("benchmarks/report-knowledge"),
+                help="report folder (default benchmarks/report-knowledge)",
+            ),
+            _arg(
+                "--models",
+                nargs="+",
+                help="embedders of the grid (default: the default model, tfidf, go, go:512, "
+                "combined:tfidf:512+go:512; the previous default, all-MiniLM-L6-v2 / card, is always a row)",
+            ),
+            _arg("--views", nargs="+", help="text views (default: function card summary full)"),
+            _arg(
+                "--protocols",
+                nargs="+",
+                default=["genept", "matched_pair"],
+                help="interaction protocols: genept, matched_sum, matched_pair",
+            ),
+            _arg("--repeats", type=int, default=5, help="interaction splits per half (default 5)"),
+            _arg("--bootstrap", type=int, default=1000, help="bootstrap draws of genes (default 1000)"),
         ),
     ),
 )

@@ -7,13 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from textcell._defaults import DEFAULT_MODEL
 from textcell.bench import cells, report
 from textcell.cli import main
 from textcell.datasets import pbmc68k_reduced
 from textcell.errors import InputError
 
 CONFIG = {
-    "model": "all-MiniLM-L6-v2",
+    "model": DEFAULT_MODEL,
     "highly_variable": True,
     "idf": True,
     "center": True,
@@ -60,13 +61,13 @@ def test_every_embedding_gets_every_metric_with_its_spread(results):
 
 def test_the_random_control_uses_other_gene_vectors_with_the_same_configuration():
     adata = cells.prepare(pbmc68k_reduced().raw.to_adata())
-    config = {**CONFIG, "highly_variable": False}  # its 377 HVGs are too few to whiten 384 dimensions
+    config = {**CONFIG, "highly_variable": False}  # its 377 HVGs are too few to whiten 512 dimensions
     text = cells.textcell_embedding(adata, config)
     from textcell.embed import RandomEmbedder
 
     random = cells.textcell_embedding(adata, config, gene_model=RandomEmbedder())
     assert text.shape[0] == random.shape[0] == 700
-    assert 370 < text.shape[1] <= 384  # whitening drops null axes
+    assert 500 < text.shape[1] <= 512  # whitening drops null axes
     assert 370 < random.shape[1] <= 384
     assert np.allclose(np.linalg.norm(text, axis=1), 1, atol=1e-5)
     assert np.abs(text @ text.T - random @ random.T).max() > 0.1  # other cell-cell similarities
@@ -113,7 +114,7 @@ def test_validation_sweep_runs_the_grid_with_a_random_control(monkeypatch):
     dataset = cells.CellDataset("pbmc68k", cells.DATASETS["pbmc68k_reduced"].load, "bulk_labels")
     sweep = cells.validation_sweep(dataset, seeds=range(2))
     assert len(sweep) == 4
-    assert sorted(sweep["model"].unique()) == ["all-MiniLM-L6-v2", "random"]
+    assert sorted(sweep["model"].unique()) == sorted([DEFAULT_MODEL, "random"])
     assert (sweep["n"] == 2).all()
 
 

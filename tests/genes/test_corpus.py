@@ -1,5 +1,7 @@
 import gzip
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +17,7 @@ def test_record_holds_ids_names_and_go_terms(corpus):
     assert "T3E" in cd3e.aliases
     assert cd3e.gene_type == "protein-coding"
     assert any("T cell" in term for term in cd3e.go_bp)
-    assert cd3e.summary is None
+    assert cd3e.summary.startswith("The protein encoded by this gene is the CD3-epsilon polypeptide")
 
 
 def test_go_terms_most_informative_first(corpus):
@@ -29,15 +31,26 @@ def test_unknown_entrez_is_a_clear_error(corpus):
         corpus.record("999999999")
 
 
-def test_views_render_and_are_versioned(corpus):
+@pytest.fixture(scope="module")
+def bare_corpus():
+    """The bundled corpus file read on its own: no summaries attached."""
+    from importlib import resources
+
+    with resources.as_file(resources.files("textcell.genes") / "data" / "human.json.gz") as path:
+        return GeneCorpus.load(path)
+
+
+def test_views_render_and_are_versioned(corpus, bare_corpus):
     texts = {name: corpus.render(["916"], view=name)[0] for name in VIEWS}
     assert texts["name"] == "CD3E: CD3 epsilon subunit of T-cell receptor complex"
     assert texts["card"].startswith(
         "CD3E (CD3 epsilon subunit of T-cell receptor complex) is a protein-coding gene at 11q23.3."
     )
     assert "Biological process:" in texts["card"]
-    assert texts["summary"] == texts["card"]  # no summary attached: falls back to the card
+    assert texts["summary"].startswith("CD3E (CD3 epsilon subunit of T-cell receptor complex): The protein")
+    assert bare_corpus.render(["916"], view="summary") == bare_corpus.render(["916"], view="card")
     assert get_view("card").id == "card@1"
+    assert get_view("function").id == "function@1"
     assert get_view("card@1") is get_view("card")
     with pytest.raises(InputError, match="valid views: name@1, card@1"):
         get_view("abstract")
@@ -45,18 +58,103 @@ def test_views_render_and_are_versioned(corpus):
         get_view("card@7")
 
 
-def test_refseq_summaries_attach_and_change_the_version(corpus, refseq_summaries):
-    with_summaries = corpus.with_summaries(refseq_summaries)
-    assert len(with_summaries.summaries) > 15_000 * 0.95
-    tp53 = with_summaries.record("7157")
-    assert "tumor" in tp53.summary.lower()
-    summary_text = with_summaries.render(["7157"], view="summary")[0]
-    assert summary_text.startswith("TP53 (tumor protein p53): ")
-    full_text = with_summaries.render(["7157"], view="full")[0]
-    assert full_text.startswith(summary_text)
+def test_function_view_leads_with_what_the_gene_does_and_masks_its_names(corpus, resolver):
+    entrez = resolver.resolve(["CD3E", "CD19"], species="human").table["entrez"].tolist()
+    cd3e, cd19 = corpus.render(entrez, view="function")
+    assert cd3e.startswith("The protein encoded by this gene is the CD3-epsilon polypeptide")
+    assert "Name: CD3 epsilon subunit of T-cell receptor complex." in cd3e
+    assert "Biological process:" in cd3e
+    record = corpus.record(entrez[1])
+    assert "CVID3" in record.aliases  # the summary and name use the gene's names; the view does not
+    assert "CVID3" in record.summary
+    assert "Name: this gene molecule." in cd19
+    for name in (record.symbol, *record.aliases):
+        assert re.search(rf"(?<![\\w-]){re.escape(name)}(?![\\w-])", cd19) is None
+    assert "CD21" in cd19  # other genes' names are knowledge and stay
+    assert "CD81" in cd19
+
+
+def test_function_view_is_empty_for_a_gene_without_summary_or_go(corpus):
+    cols = corpus.columns
+    bare = [
+        e
+        for e, t, go in zip(cols["entrez"], cols["type"], cols["go"], strict=True)
+        if t == "protein-coding" and not go and e not in corpus.summaries
+    ]
+    assert len(bare) > 100
+    assert corpus.render(bare[:50], view="function") == [""] * 50
+    assert all(corpus.render(bare[:50], view="card"))
+
+
+def test_mask_names_replaces_whole_words_only(corpus):
+    from textcell.genes.views import mask_names
+
+    record = corpus.record("916")  # CD3E, aliases include T3E and TCRE
+    assert "T3E" in record.aliases
+    text = "CD3E and T3E bind; CD3E-like and CD3EAP and xT3E stay."
+    assert mask_names(text, record) == "this gene and this gene bind; CD3E-like and CD3EAP and xT3E stay."
+
+
+def test_bundled_corpus_carries_the_refseq_summaries(corpus, bare_corpus, refseq_summaries):
+    assert len(corpus.summaries) == 15_136
+    assert corpus.summary_source == "RefSeq (bundled)"
+    assert "tumor" in corpus.record("7157").summary.lower()
+    assert corpus.render(["7157"], view="summary")[0].startswith("TP53 (tumor protein p53): ")
+    full_text = corpus.render(["7157"], view="full")[0]
+    assert full_text.startswith(corpus.render(["7157"], view="summary")[0])
     assert "Biological process:" in full_text
-    assert with_summaries.version != corpus.version
-    assert corpus.record("7157").summary is None  # the original is untouched
+    assert corpus.version == f"{bare_corpus.version}+summaries-{corpus.version.rsplit('-', 1)[1]}"
+    assert bare_corpus.record("7157").summary is None
+    with gzip.open(refseq_summaries, "rt") as handle:
+        shared = {json.loads(line)["entrez"] for line in handle}
+    assert set(corpus.summaries) == shared
+
+
+def test_attached_summaries_replace_the_bundled_ones_gene_by_gene(corpus):
+    mine = corpus.with_summaries({"7157": "A custom summary."})
+    assert mine.record("7157").summary == "A custom summary."
+    assert mine.record("916").summary == corpus.record("916").summary
+    assert len(mine.summaries) == len(corpus.summaries)
+    assert mine.version != corpus.version
+    assert "tumor" in corpus.record("7157").summary.lower()  # the original is untouched
+
+
+def test_summaries_build_reproduces_the_shipped_file(refseq_summaries, tmp_path):
+    import subprocess
+    import sys
+    from importlib import resources
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "build_summaries.py"
+    target = tmp_path / "human.summaries.json.gz"
+    subprocess.run([sys.executable, str(script), str(refseq_summaries), "-o", str(target)], check=True)
+    shipped = resources.files("textcell.genes") / "data" / "human.summaries.json.gz"
+    assert target.read_bytes() == shipped.read_bytes()
+    manifest = json.loads(manifest_path(target).read_text())
+    assert manifest["licences"] == {
+        "GeneSummary package": "MIT",
+        "RefSeq summaries": "public domain (NCBI, US government work)",
+    }
+    assert "RefSeq release 220" in manifest["sources"]["RefSeq summaries"]
+    assert manifest["counts"]["summaries"] == 15_136
+
+
+def test_damaged_or_mismatched_summaries_are_clear_errors(corpus, tmp_path):
+    from textcell.genes.summaries import read_summaries, write_summaries
+
+    path = tmp_path / "s.json.gz"
+    write_summaries({"916": "text"}, path, corpus_sha256=corpus.checksum, species="human", counts={})
+    assert read_summaries(path, corpus_sha256=corpus.checksum) == {"916": "text"}
+    with pytest.raises(CorpusError, match="matched to another corpus"):
+        read_summaries(path, corpus_sha256="0" * 64)
+    write_summaries(
+        {"916": "other"}, tmp_path / "t.json.gz", corpus_sha256=corpus.checksum, species="human", counts={}
+    )
+    path.write_bytes((tmp_path / "t.json.gz").read_bytes())  # content and manifest disagree
+    with pytest.raises(CorpusError, match="manifest checksum"):
+        read_summaries(path, corpus_sha256=corpus.checksum)
+    path.write_bytes(b"garbage")
+    with pytest.raises(CorpusError, match="corrupt"):
+        read_summaries(path, corpus_sha256=corpus.checksum)
 
 
 def test_summaries_from_tsv_keyed_by_symbol(corpus, tmp_path):

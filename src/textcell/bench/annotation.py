@@ -42,7 +42,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .._settings import DEFAULT_MODEL
+from .._defaults import DEFAULT_MODEL
 from ..annotation.clusters import standard_clusters
 from ..annotation.result import AnnotationResult
 from ..ontology import CellTypes

@@ -1,7 +1,7 @@
 """Classifiers on textcell cell embeddings, with donor-level splits and learning curves.
 
-For each task the cells are embedded once (textcell's defaults: ``all-MiniLM-L6-v2`` ``card``
-gene texts, ``embed_cells`` weighted with idf and centring); then for every held-out donor
+For each task the cells are embedded once (textcell's defaults: the default gene embedding,
+``embed_cells`` with its default options); then for every held-out donor
 (:func:`textcell.bench.splits.leave_one_group_out`: no donor on both sides), training fraction and
 seed, a stratified random ``fraction`` of the training donors' cells trains
 
@@ -30,10 +30,11 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.neighbors import KNeighborsClassifier
 
+from .._defaults import DEFAULT_MODEL, DEFAULT_VIEW
 from .._progress import progress
 from ..datasets import shared_file
 from ..errors import InputError
-from .cells import DEFAULT_MODEL, prepare
+from .cells import prepare
 from .splits import leave_one_group_out, subsample
 from .stats import beats, format_summary, summarize
 
@@ -81,7 +82,7 @@ def embed(adata: ad.AnnData, *, model=DEFAULT_MODEL) -> np.ndarray:
     from .. import tl
 
     work = ad.AnnData(adata.X, obs=adata.obs[[]], var=adata.var[["highly_variable"]])
-    tl.embed_genes(work, model=model, view="card")
+    tl.embed_genes(work, model=model, view=DEFAULT_VIEW)
     tl.embed_cells(work)
     return work.obsm["X_textcell"]
 
@@ -145,7 +146,7 @@ def classifier_benchmark(
         raise InputError(f"Unknown task(s) {unknown}; choose from {', '.join(TASKS)}.")
     results = {
         "config": {
-            "embedding": f"textcell defaults ({model}, card view, weighted, idf, center)",
+            "embedding": f"textcell defaults ({model}, {DEFAULT_VIEW} view, weighted, idf, center)",
             "fractions": list(fractions),
             "seeds": list(seeds),
             "models": list(MODELS),

@@ -27,12 +27,13 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .._defaults import DEFAULT_MODEL
 from .._progress import progress
 from ..datasets import shared_file
 from ..genes.corpus import GeneCorpus
 from ..genes.enrichment import enrichment, go_annotations
 from ..tl import programs as tp
-from .cells import DEFAULT_MODEL, prepare
+from .cells import prepare
 from .stats import beats, format_summary, summarize
 
 logger = logging.getLogger("textcell")

@@ -39,6 +39,7 @@ def write_report(
     programs: dict | None = None,
     classifier: dict | None = None,
     perturb: dict | None = None,
+    knowledge: dict | None = None,
 ) -> dict:
     """Write a benchmark report into ``folder``; returns the results dict.
 
@@ -47,7 +48,8 @@ def write_report(
     :func:`~textcell.bench.annotation.annotation_benchmark` (``annotation``, which writes its own
     figures), :func:`~textcell.bench.programs.program_benchmark` (``programs``) and
     :func:`~textcell.bench.classifier.classifier_benchmark` (``classifier``) and
-    :func:`~textcell.bench.perturb.perturbation_benchmark` (``perturb``). A section already in
+    :func:`~textcell.bench.perturb.perturbation_benchmark` (``perturb``) and
+    :func:`~textcell.bench.knowledge.knowledge_benchmark` (``knowledge``). A section already in
     the folder's ``results.json`` and not given again is kept, so each benchmark can be rerun alone;
     ``report.md`` is rendered from the merged results alone.
     """
@@ -75,6 +77,11 @@ def write_report(
         save_figure(_learning_curves(classifier), folder / "figures", "classifier_learning_curves", dpi=110)
     if perturb is not None:
         results["perturb"] = perturb
+    if knowledge is not None:
+        from .knowledge import knowledge_figure
+
+        results["knowledge"] = knowledge
+        save_figure(knowledge_figure(knowledge), folder / "figures", "knowledge_report", dpi=110)
     with atomic_write(existing, "w") as handle:
         json.dump(results, handle, indent=1)
     with atomic_write(folder / "report.md", "w") as handle:
@@ -91,6 +98,8 @@ def save_figure(figure, folder, stem: str, *, dpi: int = 100) -> Path:
 
 
 def _cell_results(cells: dict) -> dict:
+    from .panels import panel_results
+
     sweep = cells["sweep"]
     return {
         "config": cells["config"],
@@ -106,6 +115,7 @@ def _cell_results(cells: dict) -> dict:
                     }
                     for embedding, result in entry["embeddings"].items()
                 },
+                "panels": panel_results(entry.get("panels")),
             }
             for name, entry in cells["datasets"].items()
         },
@@ -179,6 +189,11 @@ def goal_lines(cell_results: dict) -> list[str]:
             f"({'beats it' if beats(ours, random) else 'does not beat it'} by more than the spread); "
             f"vs PCA {format_summary(pca)} ({_versus_pca(ours, pca)})."
         )
+    for dataset, entry in cell_results["datasets"].items():
+        if entry.get("panels"):
+            from .panels import panel_goal_lines
+
+            lines += panel_goal_lines(dataset, entry["panels"])
     return lines
 
 
@@ -280,6 +295,10 @@ def readme_table(results: dict) -> str:
         from .scgpt import readme_lines as scgpt_readme_lines
 
         lines += ["", *scgpt_readme_lines(results["scgpt"])]
+    if "knowledge" in results:
+        from .knowledge import readme_lines
+
+        lines += ["", *readme_lines(results["knowledge"])]
     return "\n".join(lines).strip("\n") + "\n"
 
 
@@ -324,6 +343,10 @@ def render_markdown(results: dict) -> str:
         from .perturb_report import perturb_markdown
 
         parts.append(perturb_markdown(results["perturb"]))
+    if "knowledge" in results:
+        from .knowledge import knowledge_markdown
+
+        parts.append(knowledge_markdown(results["knowledge"]))
     return "\n".join(parts)
 
 
@@ -464,6 +487,9 @@ def _cells_markdown(cells: dict) -> str:
             f"![confusion textcell](figures/{dataset}_confusion_textcell.png)\n"
         )
     out.append("![k-means ARI](figures/cells_kmeans_ari.png) ![kNN F1](figures/cells_knn_macro_f1.png)\n")
+    from .panels import panel_markdown
+
+    out.append(panel_markdown(cells))
     if cells["sweep"]:
         sweep = pd.DataFrame(cells["sweep"]).sort_values("mean", ascending=False)
         out.append("### Validation sweep (k-means ARI on kang_ifnb, not a reported dataset)\n")

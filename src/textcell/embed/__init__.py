@@ -1,5 +1,6 @@
 """Text → vectors: pluggable embedders, a resumable cache, and GeneEmbeddings."""
 
+from .._defaults import DEFAULT_MODEL, DEFAULT_VIEW
 from .api import ApiEmbedder
 from .base import Embedder, available, get_embedder, register_backend, register_name
 from .cache import VectorCache, cache_info, clear_cache
@@ -12,6 +13,8 @@ from .texts import EmbeddingPlan, embed_texts, plan_texts
 from .tfidf import TfidfEmbedder
 
 __all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_VIEW",
     "ApiEmbedder",
     "CombinedEmbedder",
     "Embedder",

@@ -9,9 +9,9 @@ from .base import register_backend, register_name
 
 
 def _local(argument, *, precision="float32", **_context):
-    from .local import DEFAULT_MODEL, LocalEmbedder
+    from .local import DEFAULT_LOCAL_MODEL, LocalEmbedder
 
-    return LocalEmbedder(argument or DEFAULT_MODEL, precision=precision)
+    return LocalEmbedder(argument or DEFAULT_LOCAL_MODEL, precision=precision)
 
 
 def _api(argument, **_context):

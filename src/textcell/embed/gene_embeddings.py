@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._defaults import DEFAULT_MODEL, DEFAULT_VIEW
 from .._io import atomic_write
-from .._settings import DEFAULT_MODEL
 from ..errors import InputError, TextcellWarning
 from ..genes.corpus import GeneCorpus
 from ..genes.ids import GeneResolver, default_resolver
@@ -29,24 +29,30 @@ def gene_vectors(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Vectors of corpus genes under ``model`` and a mask of the genes that got one.
 
-    Text embedders embed each gene's text in ``view``; gene-keyed sources (tables, combined
-    embedders) look genes up.
+    Text embedders embed each gene's text in ``view`` (a gene the view gives no text gets no
+    vector); gene-keyed sources (tables, combined embedders) look genes up.
     """
     if hasattr(model, "embed_genes"):
         return model.embed_genes(list(entrez_ids), corpus=corpus, view=view, cache=cache)
     texts = corpus.render(entrez_ids, view=view)
+    has_text = np.array([bool(text) for text in texts], dtype=bool)
+    texts = [text for text in texts if text]
+    vectors = np.zeros((len(has_text), model.dim), dtype=np.float32)
     reason = missing_runtime(model)
     if reason is None:
-        return embed_texts(model, texts, cache=cache), np.ones(len(texts), dtype=bool)
-    vectors, found = cached_texts(model, texts, cache=cache)
+        vectors[has_text] = embed_texts(model, texts, cache=cache)
+        return vectors, has_text
+    served, found = cached_texts(model, texts, cache=cache)
     if not found.all():
         warnings.warn(
-            f"{(~found).sum():,} of {len(texts):,} genes have no shipped or cached vector for "
+            f"{(~found).sum():,} of {len(texts):,} genes with text have no shipped or cached vector for "
             f"{model.model_id} and are left without one: {reason}.",
             TextcellWarning,
             stacklevel=2,
         )
-    return vectors, found
+    vectors[has_text] = served
+    has_text[has_text] = found
+    return vectors, has_text
 
 
 @dataclass
@@ -71,15 +77,16 @@ class GeneEmbeddings:
         genes: Sequence[str],
         *,
         model=DEFAULT_MODEL,
-        view: str = "card",
+        view: str = DEFAULT_VIEW,
         corpus: GeneCorpus | None = None,
         cache: bool = True,
         species: str = "auto",
     ) -> GeneEmbeddings:
-        """Embed ``genes`` (any identifiers the GeneResolver takes) with ``model``.
+        """Embed ``genes`` (any identifiers the GeneResolver takes) with ``model`` on ``view``
+        (by default textcell's, :mod:`textcell.embed.defaults`).
 
-        Genes that do not resolve, or that a table lacks, are left out and listed in
-        ``provenance['missing']``.
+        Genes that do not resolve, that a table lacks or that the view gives no text are left out
+        and listed in ``provenance['missing']``.
         """
         corpus = corpus or GeneCorpus.load()
         resolution = GeneResolver(corpus).resolve(list(dict.fromkeys(genes)), species=species)

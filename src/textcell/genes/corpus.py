@@ -19,6 +19,8 @@ from ..errors import CorpusError, InputError
 from .build import FORMAT, FORMAT_VERSION, manifest_path, summarise
 
 BUNDLED = "human.json.gz"
+BUNDLED_SUMMARIES = "human.summaries.json.gz"
+BUNDLED_SUMMARY_SOURCE = "RefSeq (bundled)"
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,8 @@ class GeneRecord:
 class GeneCorpus:
     """Gene records of one species, looked up by Entrez ID.
 
-    Load the bundled human corpus with :meth:`load`; attach RefSeq summaries with
-    :meth:`with_summaries`; turn records into texts with :meth:`render`.
+    Load the bundled human corpus with :meth:`load` (its RefSeq summaries come attached); attach
+    other summaries with :meth:`with_summaries`; turn records into texts with :meth:`render`.
     """
 
     def __init__(
@@ -72,13 +74,15 @@ class GeneCorpus:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> GeneCorpus:
-        """Read a corpus file (default: the bundled human corpus) and verify its checksum."""
+        """Read a corpus file and verify its checksum; by default the bundled human corpus, with the
+        RefSeq summaries bundled beside it attached."""
         if path is None:
             return _bundled()
         return _read(Path(path))
 
     def with_summaries(self, source: str | os.PathLike | Mapping[str, str]) -> GeneCorpus:
-        """A copy of this corpus with RefSeq summaries attached.
+        """A copy of this corpus with RefSeq summaries attached; they replace the summaries it
+        already has for the same genes.
 
         ``source`` is a mapping Entrez ID → summary, or a JSONL / TSV / CSV file (optionally
         gzipped) with an ``entrez`` (or ``symbol``) column and a ``summary`` column, as written
@@ -113,7 +117,7 @@ class GeneCorpus:
         return out
 
     # ------------------------------------------------------------------ access
-    @property
+    @functools.cached_property
     def version(self) -> str:
         """Short id of the corpus content (and of the attached summaries, if any)."""
         base = f"{self._doc['species']}-{self.checksum[:12]}"
@@ -234,5 +238,13 @@ def _read(path: Path) -> GeneCorpus:
 
 @functools.cache
 def _bundled() -> GeneCorpus:
-    with resources.as_file(resources.files("textcell.genes") / "data" / BUNDLED) as path:
-        return _read(path)
+    from .summaries import read_summaries
+
+    data = resources.files("textcell.genes") / "data"
+    with resources.as_file(data / BUNDLED) as path:
+        corpus = _read(path)
+    with resources.as_file(data / BUNDLED_SUMMARIES) as path:
+        summaries = read_summaries(path, corpus_sha256=corpus.checksum)
+    return GeneCorpus(
+        corpus._doc, checksum=corpus.checksum, summaries=summaries, summary_source=BUNDLED_SUMMARY_SOURCE
+    )

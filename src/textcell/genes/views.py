@@ -2,10 +2,13 @@
 
 Each view has a version; its id (``card@1``) goes into provenance and cache keys, so a
 change to how a view renders must bump its version and never mixes with older vectors.
+A view may render a gene as the empty string (``function`` for a gene with neither summary nor
+GO terms): such a gene has no text, and embedders give it no vector.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,14 +53,37 @@ def _card(record: GeneRecord) -> str:
     parts[0] += "."
     if record.aliases:
         parts.append("Also known as " + ", ".join(record.aliases[:MAX_ALIASES]) + ".")
-    for label, terms in (
-        ("Biological process", record.go_bp),
-        ("Molecular function", record.go_mf),
-        ("Cellular component", record.go_cc),
-    ):
-        if terms:
-            parts.append(f"{label}: " + "; ".join(terms[:MAX_TERMS_PER_ASPECT]) + ".")
-    return " ".join(parts)
+    return " ".join(parts + _go_sentences(record))
+
+
+def _go_sentences(record: GeneRecord) -> list[str]:
+    return [
+        f"{label}: " + "; ".join(terms[:MAX_TERMS_PER_ASPECT]) + "."
+        for label, terms in (
+            ("Biological process", record.go_bp),
+            ("Molecular function", record.go_mf),
+            ("Cellular component", record.go_cc),
+        )
+        if terms
+    ]
+
+
+def mask_names(text: str, record: GeneRecord) -> str:
+    """``text`` with the gene's own symbol and aliases (whole words) replaced by "this gene"."""
+    names = sorted((n for n in {record.symbol, *record.aliases} if n and n in text), key=len, reverse=True)
+    if not names:  # the common case, without compiling a pattern
+        return text
+    pattern = r"(?<![\w-])(?:" + "|".join(map(re.escape, names)) + r")(?![\w-])"
+    return re.sub(pattern, "this gene", text)
+
+
+def _function(record: GeneRecord) -> str:
+    knowledge = _go_sentences(record)
+    if not (record.summary or knowledge):
+        return ""
+    parts = [mask_names(record.summary, record)] if record.summary else []
+    parts.append(f"Name: {mask_names(record.name, record)}.")
+    return " ".join(parts + knowledge)
 
 
 def _summary(record: GeneRecord) -> str:
@@ -79,6 +105,14 @@ VIEWS: dict[str, View] = {
         View("card", 1, "name, aliases, type, location and the most specific GO terms", _card),
         View("summary", 1, "RefSeq summary where one exists, otherwise the card", _summary),
         View("full", 1, "RefSeq summary followed by the card", _full),
+        View(
+            "function",
+            1,
+            "what the gene does: its RefSeq summary, full name (own symbol and aliases masked in "
+            "both) and GO terms; empty for a gene with neither summary nor GO terms, which then "
+            "gets no vector",
+            _function,
+        ),
     )
 }
 

@@ -13,8 +13,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .._defaults import DEFAULT_MODEL, DEFAULT_VIEW
 from .._io import read_npz, write_npz
-from .._settings import DEFAULT_MODEL
 from ..embed.base import get_embedder
 from ..embed.gene_embeddings import gene_vectors
 from ..errors import InputError
@@ -86,7 +86,7 @@ class PerturbationModel:
         method: str = "ridge",
         *,
         embedding=DEFAULT_MODEL,
-        view: str = "card",
+        view: str = DEFAULT_VIEW,
         corpus: GeneCorpus | None = None,
         k: int = 5,
         seed: int = 0,

@@ -21,9 +21,9 @@ from anndata.io import write_elem
 from scipy import sparse
 
 from .. import _kernels
+from .._defaults import DEFAULT_MODEL
 from .._expression import decide_normalization, entry_values, expression_source, row_chunks
 from .._progress import progress_bar
-from .._settings import DEFAULT_MODEL
 from ..errors import InputError
 from ..recipe import CellRecipe, embedding_identity
 

@@ -7,7 +7,7 @@ import os
 import anndata as ad
 import numpy as np
 
-from .._settings import DEFAULT_MODEL
+from .._defaults import DEFAULT_MODEL, DEFAULT_VIEW
 from ..embed.base import get_embedder
 from ..embed.gene_embeddings import gene_vectors, provenance_of
 from ..errors import GeneIdError
@@ -21,7 +21,7 @@ def embed_genes(
     adata: ad.AnnData,
     *,
     model=DEFAULT_MODEL,
-    view: str = "card",
+    view: str = DEFAULT_VIEW,
     summaries: str | os.PathLike | None = None,
     corpus: GeneCorpus | None = None,
     species: str = "auto",
@@ -37,11 +37,15 @@ def embed_genes(
     adata
         Annotated data; ``var_names`` may be any identifiers the GeneResolver takes.
     model
-        An embedder name (see :func:`textcell.embed.available`) or instance.
+        An embedder name (see :func:`textcell.embed.available`) or instance. The default
+        (:mod:`textcell.embed.defaults`) is served from vectors shipped with textcell; the
+        previous default is ``model="all-MiniLM-L6-v2", view="card"``.
     view
-        Text view: ``name``, ``card``, ``summary`` or ``full``.
+        Text view: ``function`` (the default: summary, name and GO terms, gene symbols masked),
+        ``name``, ``card``, ``summary`` or ``full``. Genes the view gives no text (``function``:
+        neither a RefSeq summary nor GO terms) get no embedding.
     summaries
-        RefSeq summaries file to attach to the corpus (for the ``summary`` and ``full`` views).
+        RefSeq summaries to attach to the corpus, replacing the bundled ones for those genes.
     corpus
         Gene corpus; the bundled human corpus by default.
     species

@@ -8,9 +8,9 @@ gene's output (GEP, the expression decoder) and from the cell embedding (MVC); t
 of the two mean squared errors on the masked positions.
 
 Gene tokens start either as scGPT's (uniform in ±0.1) or from textcell's gene knowledge: the
-default text vectors of the genes (all-MiniLM-L6-v2 on the gene cards, the vectors that ship with
-textcell) projected onto their top ``d_model`` principal axes and scaled to the spread of the
-random start; genes without a text vector keep a random start.
+default text vectors of the genes (``textcell._defaults``, the vectors that ship with textcell)
+projected onto their top ``d_model`` principal axes and scaled to the spread of the random start;
+genes without a text vector keep a random start.
 
 Fine-tuning puts a new classification head on the ``<cls>`` output and trains the whole model with
 cross-entropy on labelled cells (scGPT's cell-type annotation task).
