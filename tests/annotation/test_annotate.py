@@ -137,7 +137,7 @@ def test_text_and_reference_candidates(kang):
         lambda s: s.value_counts().index[0]
     )
     best = result.candidates.query("source == 'reference'").groupby("group").head(1).set_index("group")
-    vocabulary = textcell.annotation.celltypes.CellTypes.bundled()
+    vocabulary = textcell.ontology.CellTypes.bundled()
     agree = [
         best.loc[str(g), "cell_type"] == vocabulary.canonical_name(label) for g, label in majority.items()
     ]
