@@ -428,45 +428,58 @@ def _cache_clear(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace) -> int:
+def _cell_results(args: argparse.Namespace) -> dict:
     from .bench import cells as cell_bench
-    from .bench import report
 
-    results = {}
-    if args.command_1 in ("cells", "all"):
-        datasets = list(args.datasets or ([] if args.h5ad else cell_bench.DATASETS))
-        if args.h5ad:
-            if not args.label:
-                raise InputError("--h5ad needs --label (the obs column with the cell labels).")
-            datasets.append(
-                cell_bench.CellDataset(
-                    args.h5ad.stem, lambda: _read_h5ad(args.h5ad, backed=False), args.label, args.batch
-                )
+    datasets = list(args.datasets or ([] if args.h5ad else cell_bench.DATASETS))
+    if args.h5ad:
+        if not args.label:
+            raise InputError("--h5ad needs --label (the obs column with the cell labels).")
+        datasets.append(
+            cell_bench.CellDataset(
+                args.h5ad.stem, lambda: _read_h5ad(args.h5ad, backed=False), args.label, args.batch
             )
-        sweep = not args.h5ad if args.sweep is None else args.sweep
-        config = None if sweep else cell_bench.default_config()
-        results["cells"] = cell_bench.cell_benchmark(datasets, config=config, seeds=range(args.seeds))
-    if args.command_1 in ("genes", "all"):
-        from .bench.genes import gene_benchmark
-
-        results["genes"] = gene_benchmark(
-            models=args.models, views=args.views, classifiers=args.classifiers, seed=0
         )
-    if args.command_1 == "annotate":
-        from .bench.annotation import ANNOTATION_DATASETS, annotation_benchmark
+    sweep = not args.h5ad if args.sweep is None else args.sweep
+    config = None if sweep else cell_bench.default_config()
+    return cell_bench.cell_benchmark(datasets, config=config, seeds=range(args.seeds))
 
-        results["annotation"] = annotation_benchmark(
-            args.datasets or (*ANNOTATION_DATASETS, "validation"),
-            markers=args.markers,
-            gene_model=args.model,
-            figures=args.output / "figures",
-        )
-    written = report.write_report(args.output, **results)
-    if "cells" in written:
-        print("\n".join(report.goal_lines(written["cells"])))
-    if "annotation" in written:
-        print("\n".join(report.annotation_lines(written["annotation"])))
-    print(f"Wrote {args.output / 'report.md'}, results.json and figures/")
+
+def _gene_results(args: argparse.Namespace):
+    from .bench.genes import gene_benchmark
+
+    return gene_benchmark(models=args.models, views=args.views, classifiers=args.classifiers, seed=0)
+
+
+def _bench_cells(args: argparse.Namespace) -> int:
+    return _write_bench_report(args.output, cells=_cell_results(args))
+
+
+def _bench_genes(args: argparse.Namespace) -> int:
+    return _write_bench_report(args.output, genes=_gene_results(args))
+
+
+def _bench_all(args: argparse.Namespace) -> int:
+    return _write_bench_report(args.output, cells=_cell_results(args), genes=_gene_results(args))
+
+
+def _bench_annotate(args: argparse.Namespace) -> int:
+    from .bench.annotation import ANNOTATION_DATASETS, annotation_benchmark
+
+    results = annotation_benchmark(
+        args.datasets or (*ANNOTATION_DATASETS, "validation"),
+        markers=args.markers,
+        gene_model=args.model,
+        figures=args.output / "figures",
+    )
+    return _write_bench_report(args.output, annotation=results)
+
+
+def _write_bench_report(output: Path, **sections) -> int:
+    """Write the sections into the report folder ``output`` and print their goal lines."""
+    from .bench.report import write_and_print
+
+    write_and_print(output, **sections)
     return 0
 
 
@@ -545,40 +558,27 @@ def _add_highly_variable(adata, layer, n_top_genes: int) -> None:
 
 
 def _bench_programs(args: argparse.Namespace) -> int:
-    from .bench.programs import program_benchmark, program_goal_lines
-    from .bench.report import write_report
+    from .bench.programs import program_benchmark
 
-    results = program_benchmark(seeds=range(args.seeds))
-    write_report(args.output, programs=results)
-    print("\n".join(program_goal_lines(results)))
-    print(f"Wrote {args.output / 'report.md'}, results.json and figures/")
-    return 0
+    return _write_bench_report(args.output, programs=program_benchmark(seeds=range(args.seeds)))
 
 
 def _bench_classifier(args: argparse.Namespace) -> int:
-    from .bench.classifier import classifier_benchmark, classifier_goal_lines
-    from .bench.report import write_report
+    from .bench.classifier import classifier_benchmark
 
-    results = classifier_benchmark(args.tasks, seeds=range(args.seeds))
-    write_report(args.output, classifier=results)
-    print("\n".join(classifier_goal_lines(results)))
-    print(f"Wrote {args.output / 'report.md'}, results.json and figures/")
-    return 0
+    return _write_bench_report(
+        args.output, classifier=classifier_benchmark(args.tasks, seeds=range(args.seeds))
+    )
 
 
 def _bench_knowledge(args: argparse.Namespace) -> int:
     from .bench import knowledge
-    from .bench.report import write_report
 
     candidates = knowledge.default_candidates(args.models or knowledge.MODELS, args.views or knowledge.VIEWS)
     results = knowledge.knowledge_benchmark(
         candidates, n_bootstrap=args.bootstrap, repeats=args.repeats, protocols=args.protocols
     )
-    write_report(args.output, knowledge=results)
-    print(knowledge.choice_line(results))
-    print("\n".join(knowledge.goal_lines(results)))
-    print(f"Wrote {args.output / 'report.md'}, results.json and figures/")
-    return 0
+    return _write_bench_report(args.output, knowledge=results)
 
 
 def _perturb_fit(args: argparse.Namespace) -> int:
@@ -630,16 +630,12 @@ def _perturb_predict(args: argparse.Namespace) -> int:
 
 def _perturb_evaluate(args: argparse.Namespace) -> int:
     from .bench.perturb import perturbation_benchmark
-    from .bench.perturb_report import goal_lines
-    from .bench.report import write_report
 
     results = perturbation_benchmark(
         tasks=args.tasks, seeds=range(args.seeds), kang_seeds=range(args.kang_seeds), jobs=args.jobs
     )
-    write_report(args.output, perturb=results)
-    print("\n".join(goal_lines(results)))
-    print(f"Wrote {args.output / 'report.md'} and results.json ({results['wall_seconds']:.0f} s)")
-    return 0
+    logger.info("perturbation benchmark: %.0f s", results["wall_seconds"])
+    return _write_bench_report(args.output, perturb=results)
 
 
 def _perturb_reverse(args: argparse.Namespace) -> int:
@@ -917,13 +913,13 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         ("bench", "cells"),
         "cell embeddings vs PCA, published GenePT-w and random genes; a report folder",
-        _bench,
+        _bench_cells,
         (BENCH_OUTPUT_ARG, *CELL_BENCH_ARGS),
     ),
     Command(
         ("bench", "genes"),
         "gene-property tasks per model and view, with controls and the leakage baseline",
-        _bench,
+        _bench_genes,
         (BENCH_OUTPUT_ARG, *GENE_BENCH_ARGS),
     ),
     Command(
@@ -994,7 +990,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         ("bench", "annotate"),
         "tl.annotate on standard Leiden clusters, scored against each dataset's cell types",
-        _bench,
+        _bench_annotate,
         (
             BENCH_OUTPUT_ARG,
             _arg(
@@ -1009,7 +1005,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         ("bench", "all"),
         "the full benchmark (cells and genes) into one report folder",
-        _bench,
+        _bench_all,
         (BENCH_OUTPUT_ARG, *CELL_BENCH_ARGS, *GENE_BENCH_ARGS),
     ),
     Command(

@@ -32,8 +32,8 @@ def papalexi(shared_data) -> ad.AnnData:
 
 @pytest.fixture(scope="module")
 def log_x(papalexi):
-    expression, normalisation = log_expression(papalexi)
-    assert normalisation == "log1p_cp10k"
+    expression, normalize = log_expression(papalexi)
+    assert normalize == "counts"
     return expression
 
 

@@ -642,6 +642,11 @@ def knowledge_markdown(results: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def console_lines(results: dict) -> list[str]:
+    """What ``textcell bench knowledge`` prints: the choice of the default and the goal lines."""
+    return [choice_line(results), *goal_lines(results)]
+
+
 def readme_lines(results: dict) -> list[str]:
     return [choice_line(results), "", table(results, half="report").rstrip("\n"), "", *goal_lines(results)]
 

@@ -8,6 +8,8 @@ checked against the committed results (:func:`readme_table`).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from importlib import import_module
 from importlib.metadata import version
 from pathlib import Path
 
@@ -30,63 +32,125 @@ CELL_COLUMNS = {
 README_COLUMNS = ("kmeans_ari", "leiden_ari", "knn_macro_f1")
 
 
-def write_report(
-    folder,
-    *,
-    cells: dict | None = None,
-    genes: pd.DataFrame | None = None,
-    annotation: dict | None = None,
-    programs: dict | None = None,
-    classifier: dict | None = None,
-    perturb: dict | None = None,
-    knowledge: dict | None = None,
-) -> dict:
-    """Write a benchmark report into ``folder``; returns the results dict.
+@dataclass(frozen=True)
+class Section:
+    """One benchmark's part of a report folder: how its run is stored (``store``: the run's output
+    and the folder → JSON-ready results, figures written beside them), and how the stored results
+    are written as a markdown section, as README lines and as the lines printed after a run.
+    Functions are named ``"module:function"`` within :mod:`textcell.bench` and imported on use."""
 
-    Sections come from :func:`~textcell.bench.cells.cell_benchmark` (``cells``),
-    :func:`~textcell.bench.genes.gene_benchmark` (``genes``),
-    :func:`~textcell.bench.annotation.annotation_benchmark` (``annotation``, which writes its own
-    figures), :func:`~textcell.bench.programs.program_benchmark` (``programs``) and
-    :func:`~textcell.bench.classifier.classifier_benchmark` (``classifier``) and
-    :func:`~textcell.bench.perturb.perturbation_benchmark` (``perturb``) and
-    :func:`~textcell.bench.knowledge.knowledge_benchmark` (``knowledge``). A section already in
-    the folder's ``results.json`` and not given again is kept, so each benchmark can be rerun alone;
-    ``report.md`` is rendered from the merged results alone.
+    key: str
+    store: str
+    markdown: str
+    readme: str
+    console: str | None = None  # default: the README lines
+
+    def call(self, what: str, *args):
+        module, name = getattr(self, what).split(":")
+        return getattr(import_module(f"textcell.bench.{module}"), name)(*args)
+
+    def printed(self, results: dict) -> list[str]:
+        return self.call("console" if self.console else "readme", results)
+
+
+# The registry, in report order. A new benchmark adds one entry here and a module with its
+# functions; write_report, the report and the README's blocks need no other change.
+SECTIONS = {
+    section.key: section
+    for section in (
+        Section("cells", "report:_store_cells", "report:_cells_markdown", "report:_cells_readme",
+                "report:_cells_console"),
+        Section("genes", "report:_store_genes", "report:_genes_markdown", "report:_genes_readme"),
+        Section("annotation", "report:_stored_as_is", "report:_annotation_markdown",
+                "report:annotation_lines"),
+        Section("programs", "report:_store_programs", "programs:program_markdown",
+                "programs:program_goal_lines"),
+        Section("classifier", "report:_store_classifier", "report:_classifier_markdown",
+                "classifier:classifier_goal_lines"),
+        Section("perturb", "report:_stored_as_is", "perturb_report:perturb_markdown",
+                "perturb_report:goal_lines"),
+        Section("scgpt", "scgpt:store", "scgpt:scgpt_markdown", "scgpt:readme_lines"),
+        Section("knowledge", "report:_store_knowledge", "knowledge:knowledge_markdown",
+                "knowledge:readme_lines", "knowledge:console_lines"),
+    )
+}  # fmt: skip
+
+
+def write_report(folder, **sections) -> dict:
+    """Write benchmark results into the report folder ``folder``; returns the results dict.
+
+    Each keyword is a section of :data:`SECTIONS` with the output of its benchmark run
+    (``cells=`` :func:`~textcell.bench.cells.cell_benchmark`, ``genes=``
+    :func:`~textcell.bench.genes.gene_benchmark`, ``annotation=``, ``programs=``, ``classifier=``,
+    ``perturb=``, ``scgpt=``, ``knowledge=``: the ``*_benchmark`` function of that module). A
+    section already in the folder's ``results.json`` and not given again is kept, so each
+    benchmark can be rerun alone; ``report.md`` is rendered from the merged results alone.
     """
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        raise TypeError(f"Unknown report section(s) {unknown}; known: {', '.join(SECTIONS)}.")
     folder = Path(folder)
     (folder / "figures").mkdir(parents=True, exist_ok=True)
     existing = folder / "results.json"
     results = json.loads(existing.read_text()) if existing.is_file() else {}
     results["textcell_version"] = version("textcell")
-    if cells is not None:
-        results["cells"] = _cell_results(cells)
-        _cell_figures(cells, results["cells"], folder / "figures")
-    if genes is not None:
-        results["genes"] = genes.replace({np.nan: None}).to_dict(orient="records")
-    if annotation is not None:
-        results["annotation"] = annotation
-    if programs is not None:
-        results["programs"] = {k: v for k, v in programs.items() if k != "adata"}
-        if "adata" in programs:
-            from .. import pl
-
-            heatmap = pl.program_heatmap(programs["adata"], title="Kang PBMC: text programs × cell types")
-            save_figure(heatmap, folder / "figures", "programs_heatmap", dpi=110)
-    if classifier is not None:
-        results["classifier"] = classifier
-        save_figure(_learning_curves(classifier), folder / "figures", "classifier_learning_curves", dpi=110)
-    if perturb is not None:
-        results["perturb"] = perturb
-    if knowledge is not None:
-        from .knowledge import knowledge_figure
-
-        results["knowledge"] = knowledge
-        save_figure(knowledge_figure(knowledge), folder / "figures", "knowledge_report", dpi=110)
+    for key, output in sections.items():
+        if output is not None:
+            results[key] = SECTIONS[key].call("store", output, folder)
     with atomic_write(existing, "w") as handle:
         json.dump(results, handle, indent=1)
     with atomic_write(folder / "report.md", "w") as handle:
         handle.write(render_markdown(results))
     return results
+
+
+def printed_lines(results: dict, keys) -> list[str]:
+    """What a command prints after writing the sections ``keys`` of ``results``."""
+    return [line for key in keys if key in results for line in SECTIONS[key].printed(results[key])]
+
+
+def write_and_print(folder, **sections) -> dict:
+    """:func:`write_report`, then print the sections' goal lines and what was written: the end of
+    every ``textcell bench`` command."""
+    written = write_report(folder, **sections)
+    print("\n".join(printed_lines(written, sections)))
+    print(f"Wrote {Path(folder) / 'report.md'}, results.json and figures/")
+    return written
+
+
+def _stored_as_is(output, folder: Path):
+    return output
+
+
+def _store_cells(cells: dict, folder: Path) -> dict:
+    stored = _cell_results(cells)
+    _cell_figures(cells, stored, folder / "figures")
+    return stored
+
+
+def _store_genes(genes: pd.DataFrame, folder: Path) -> list[dict]:
+    return genes.replace({np.nan: None}).to_dict(orient="records")
+
+
+def _store_programs(programs: dict, folder: Path) -> dict:
+    if "adata" in programs:
+        from .. import pl
+
+        heatmap = pl.program_heatmap(programs["adata"], title="Kang PBMC: text programs × cell types")
+        save_figure(heatmap, folder / "figures", "programs_heatmap", dpi=110)
+    return {k: v for k, v in programs.items() if k != "adata"}
+
+
+def _store_classifier(classifier: dict, folder: Path) -> dict:
+    save_figure(_learning_curves(classifier), folder / "figures", "classifier_learning_curves", dpi=110)
+    return classifier
+
+
+def _store_knowledge(knowledge: dict, folder: Path) -> dict:
+    from .knowledge import knowledge_figure
+
+    save_figure(knowledge_figure(knowledge), folder / "figures", "knowledge_report", dpi=110)
+    return knowledge
 
 
 def save_figure(figure, folder, stem: str, *, dpi: int = 100) -> Path:
@@ -266,39 +330,13 @@ def annotation_lines(annotation: dict) -> list[str]:
 
 
 def readme_table(results: dict) -> str:
-    """The README's results: headline cell metrics per dataset and embedding, where textcell
-    stands, the gene tasks for the default model beside the controls and GenePT's numbers, and
-    the annotation accuracy — whichever of them ``results`` holds."""
+    """The README's results block: each section of ``results`` in registry order (headline cell
+    metrics and where textcell stands, the gene tasks beside the controls and GenePT's numbers,
+    annotation accuracy, goal lines of the other benchmarks)."""
     lines = []
-    if "cells" in results:
-        lines += _cells_readme(results["cells"])
-    if "genes" in results:
-        from .genes import summary_table
-
-        genes = pd.DataFrame(results["genes"])
-        lines += ["", summary_table(genes).rstrip("\n"), "", *gene_goal_lines(genes)]
-    if "annotation" in results:
-        lines += annotation_lines(results["annotation"])
-    if "programs" in results:
-        from .programs import program_goal_lines
-
-        lines += ["", *program_goal_lines(results["programs"])]
-    if "classifier" in results:
-        from .classifier import classifier_goal_lines
-
-        lines += ["", *classifier_goal_lines(results["classifier"])]
-    if "perturb" in results:
-        from .perturb_report import goal_lines as perturb_goal_lines
-
-        lines += ["", *perturb_goal_lines(results["perturb"])]
-    if "scgpt" in results:
-        from .scgpt import readme_lines as scgpt_readme_lines
-
-        lines += ["", *scgpt_readme_lines(results["scgpt"])]
-    if "knowledge" in results:
-        from .knowledge import readme_lines
-
-        lines += ["", *readme_lines(results["knowledge"])]
+    for key, section in SECTIONS.items():
+        if key in results:
+            lines += ["", *section.call("readme", results[key])]
     return "\n".join(lines).strip("\n") + "\n"
 
 
@@ -319,35 +357,32 @@ def render_markdown(results: dict) -> str:
         "perturbations); "
         "silhouettes, batch ASW and iLISI are single values.\n"
     ]
-    if "cells" in results:
-        parts.append(_cells_markdown(results["cells"]))
-    if "genes" in results:
-        from .genes import summary_table
-
-        genes = pd.DataFrame(results["genes"])
-        parts.append(
-            "## Gene tasks\n\n" + summary_table(genes) + "\n" + "\n".join(gene_goal_lines(genes)) + "\n"
-        )
-    if "annotation" in results:
-        parts.append(_annotation_markdown(results["annotation"]))
-    if "programs" in results:
-        from .programs import program_markdown
-
-        parts.append(program_markdown(results["programs"]))
-    if "classifier" in results:
-        from .classifier import classifier_markdown
-
-        parts.append(classifier_markdown(results["classifier"]))
-        parts.append("![learning curves](figures/classifier_learning_curves.png)\n")
-    if "perturb" in results:
-        from .perturb_report import perturb_markdown
-
-        parts.append(perturb_markdown(results["perturb"]))
-    if "knowledge" in results:
-        from .knowledge import knowledge_markdown
-
-        parts.append(knowledge_markdown(results["knowledge"]))
+    parts += [section.call("markdown", results[key]) for key, section in SECTIONS.items() if key in results]
     return "\n".join(parts)
+
+
+def _genes_markdown(genes: list[dict]) -> str:
+    from .genes import summary_table
+
+    frame = pd.DataFrame(genes)
+    return "## Gene tasks\n\n" + summary_table(frame) + "\n" + "\n".join(gene_goal_lines(frame)) + "\n"
+
+
+def _genes_readme(genes: list[dict]) -> list[str]:
+    from .genes import summary_table
+
+    frame = pd.DataFrame(genes)
+    return [summary_table(frame).rstrip("\n"), "", *gene_goal_lines(frame)]
+
+
+def _classifier_markdown(classifier: dict) -> str:
+    from .classifier import classifier_markdown
+
+    return classifier_markdown(classifier) + "\n![learning curves](figures/classifier_learning_curves.png)\n"
+
+
+def _cells_console(cells: dict) -> list[str]:
+    return goal_lines(cells)
 
 
 def _annotation_markdown(annotation: dict) -> str:

@@ -20,7 +20,6 @@ baselines (their embeddings are deterministic; their transfer scores have no spr
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from dataclasses import replace
@@ -35,7 +34,6 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .._io import atomic_write
 from .stats import beats, format_summary, summarize
 
 logger = logging.getLogger("textcell")
@@ -81,7 +79,7 @@ def scgpt_benchmark(
     threads: int | None = None,
     workdir: str | Path | None = None,
 ) -> dict:
-    """Run the benchmark; returns the results dict that :func:`write_scgpt_report` writes."""
+    """Run the benchmark; returns the results dict that ``write_report(folder, scgpt=...)`` writes."""
     import anndata as ad
 
     from .. import tl
@@ -227,16 +225,12 @@ def goal_lines(results: dict) -> list[str]:
     return lines
 
 
-def write_scgpt_report(results: dict, folder: str | Path) -> Path:
-    """``results.json`` (the section under ``"scgpt"``), ``report.md`` and two figures in ``folder``."""
+def store(results: dict, folder: Path) -> dict:
+    """The ``scgpt`` section of a report folder (:func:`textcell.bench.report.write_report`):
+    the results with their goal lines, and two figures."""
     from .. import pl
     from .report import save_figure
 
-    folder = Path(folder)
-    (folder / "figures").mkdir(parents=True, exist_ok=True)
-    results = {**results, "goal_lines": goal_lines(results)}
-    with atomic_write(folder / "results.json", "w") as handle:
-        json.dump({"textcell_version": results["textcell_version"], "scgpt": results}, handle, indent=1)
     frame = _frame(results["summary"])
     for metric in ("kmeans_ari", "knn_macro_f1"):
         rows = frame[frame["metric"] == metric].rename(columns={"metric": "dataset"})
@@ -245,9 +239,7 @@ def write_scgpt_report(results: dict, folder: str | Path) -> Path:
             rows, metric=METRICS[metric], title=f"Kang, held-out donors: {METRICS[metric]}"
         )
         save_figure(figure, folder / "figures", f"scgpt_{metric}", dpi=110)
-    with atomic_write(folder / "report.md", "w") as handle:
-        handle.write(render_markdown(results))
-    return folder
+    return {**results, "goal_lines": goal_lines(results)}
 
 
 def _frame(summary: dict) -> pd.DataFrame:
@@ -261,11 +253,11 @@ def _frame(summary: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def render_markdown(results: dict) -> str:
+def scgpt_markdown(results: dict) -> str:
     split = results["split"]
     config = results["pretrain_config"]
     lines = [
-        "# scGPT pretrained here, with gene knowledge",
+        "## scGPT pretrained here, with gene knowledge",
         "",
         f"Kang PBMC, donors {', '.join(split['held_out_donors'])} held out ({split['test_cells']:,} cells); "
         f"pretraining and fine-tuning on the other donors' {split['train_cells']:,} cells. Seeds "

@@ -442,6 +442,21 @@ def summarise(document: dict) -> dict:
 
 def write_corpus(document: dict, path: str | os.PathLike) -> dict:
     """Write ``path`` (gzip, reproducible bytes) and its manifest ``*.manifest.json``."""
+    return write_document(
+        document,
+        path,
+        format=(FORMAT, FORMAT_VERSION),
+        sources=document["sources"],
+        licences=document["licences"],
+        counts=summarise(document),
+    )
+
+
+def write_document(
+    document: dict, path: str | os.PathLike, *, format: tuple[str, int], sources, licences, counts, **extra
+) -> dict:
+    """Write a bundled data document (gzip, reproducible bytes) and its manifest
+    ``*.manifest.json`` (file, sha256 of the canonical bytes, format, sources, licences, counts)."""
     path = Path(path)
     payload = encode(document)
     with (
@@ -452,11 +467,12 @@ def write_corpus(document: dict, path: str | os.PathLike) -> dict:
     manifest = {
         "file": path.name,
         "sha256": hashlib.sha256(payload).hexdigest(),
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "sources": document["sources"],
-        "licences": document["licences"],
-        "counts": summarise(document),
+        "format": format[0],
+        "format_version": format[1],
+        **extra,
+        "sources": sources,
+        "licences": licences,
+        "counts": counts,
     }
     with atomic_write(manifest_path(path), "w") as handle:
         json.dump(manifest, handle, indent=2, sort_keys=True)

@@ -16,9 +16,8 @@ import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from .._io import atomic_write
 from ..errors import CorpusError
-from .build import encode, manifest_path
+from .build import manifest_path, write_document
 
 FORMAT = "textcell-gene-summaries"
 FORMAT_VERSION = 1
@@ -44,23 +43,15 @@ def write_summaries(
         "corpus_sha256": corpus_sha256,
         "summaries": dict(sorted(summaries.items(), key=lambda item: int(item[0]))),
     }
-    payload = encode(document)
-    with atomic_write(path) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
-        gz.write(payload)
-    manifest = {
-        "file": path.name,
-        "sha256": hashlib.sha256(payload).hexdigest(),
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "corpus_sha256": corpus_sha256,
-        "sources": SOURCE,
-        "licences": LICENCES,
-        "counts": {"summaries": len(summaries), **counts},
-    }
-    with atomic_write(manifest_path(path), "w") as handle:
-        json.dump(manifest, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    return manifest
+    return write_document(
+        document,
+        path,
+        format=(FORMAT, FORMAT_VERSION),
+        sources=SOURCE,
+        licences=LICENCES,
+        counts={"summaries": len(summaries), **counts},
+        corpus_sha256=corpus_sha256,
+    )
 
 
 def read_summaries(path: str | os.PathLike, *, corpus_sha256: str) -> dict[str, str]:

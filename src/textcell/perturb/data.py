@@ -13,21 +13,15 @@ from ..errors import InputError
 
 logger = logging.getLogger("textcell")
 
-# this module's names for the normalisations of textcell._expression (saved in models)
-NORMALISATIONS = {"auto": "auto", "log1p_cp10k": "counts", "none": "none"}
-
 
 def log_expression(
-    adata: ad.AnnData, *, layer: str | None = None, normalisation: str = "auto"
+    adata: ad.AnnData, *, layer: str | None = None, normalize: str = "auto"
 ) -> tuple[np.ndarray, str]:
-    """Dense float32 log-expression and the normalisation applied (``log1p_cp10k`` or ``none``),
-    decided by :func:`textcell._expression.decide_normalization`."""
-    if normalisation not in NORMALISATIONS:
-        raise InputError(f"normalisation must be one of {', '.join(NORMALISATIONS)}, not {normalisation!r}.")
-    matrix, _, applied = expression.log_expression(
-        adata, layer=layer, normalize=NORMALISATIONS[normalisation]
-    )
-    return matrix.toarray(), "log1p_cp10k" if applied == expression.LOG_NORMALIZED else "none"
+    """Dense float32 log-expression, and the ``normalize`` value that repeats the decision on new
+    data (``"counts"`` or ``"none"``; ``"auto"`` is decided by
+    :func:`textcell._expression.decide_normalization`)."""
+    matrix, _, applied = expression.log_expression(adata, layer=layer, normalize=normalize)
+    return matrix.toarray(), "counts" if applied == expression.LOG_NORMALIZED else "none"
 
 
 def group_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -182,7 +182,7 @@ class PerturbationModel:
         context_key: str | None = None,
         condition_genes: Mapping[str, str] | None = None,
         layer: str | None = None,
-        normalisation: str = "auto",
+        normalize: str = "auto",
         sep: str = "+",
     ) -> PerturbationModel:
         """Fit on the cells of ``adata``.
@@ -202,9 +202,9 @@ class PerturbationModel:
             Labels that are not gene names → the gene(s) they perturb (``{"stim": "IFNB1"}``).
         layer
             Expression layer instead of ``X``.
-        normalisation
-            ``auto`` (counts → log1p of counts per 10,000; otherwise as is), ``log1p_cp10k`` or
-            ``none``.
+        normalize
+            ``"auto"`` (counts → log1p of counts per 10,000; otherwise as given), ``"counts"`` or
+            ``"none"``; the decision is kept and repeated on the data the model predicts from.
         sep
             Separator of combinations.
         """
@@ -230,7 +230,7 @@ class PerturbationModel:
         )
         for _, row in table[table["route"] != "symbol"].iterrows():
             logger.info("Perturbed gene %s resolved to %s (%s).", row["name"], row["symbol"], row["route"])
-        expression, self.normalisation = log_expression(adata, layer=layer, normalisation=normalisation)
+        expression, self.normalize = log_expression(adata, layer=layer, normalize=normalize)
         deltas, counts = observed_deltas(expression, labels, contexts, control=control)
 
         self.genes = [str(g) for g in adata.var_names]
@@ -391,7 +391,7 @@ class PerturbationModel:
             adata = adata[adata.obs[self.condition_key].astype(str).to_numpy() == self.control]
             if adata.n_obs == 0:
                 raise InputError(f"No {self.control!r} cells in the data given to predict from.")
-        expression, _ = log_expression(adata, layer=layer, normalisation=self.normalisation)
+        expression, _ = log_expression(adata, layer=layer, normalize=self.normalize)
         rng = np.random.default_rng(self.seed)
         n_keep = min(len(expression), self.config.n_control_samples)
         sample = expression[np.sort(rng.choice(len(expression), n_keep, replace=False))]
@@ -467,7 +467,7 @@ class PerturbationModel:
             "control": self.control,
             "context_key": self.context_key,
             "sep": self.sep,
-            "normalisation": self.normalisation,
+            "normalize": self.normalize,
             "condition_genes": self.condition_genes,
             "conditions": {label: list(c.genes) for label, c in self.conditions.items()},
             "resolution": self.resolution.to_dict(orient="records"),
@@ -538,8 +538,12 @@ class PerturbationModel:
                     f"({model.embedder.model_id}). Load with the embedder it was fitted with, or refit."
                 )
         model.genes = arrays["genes"].tolist()
-        for key in ("condition_key", "control", "context_key", "sep", "normalisation", "condition_genes"):
+        for key in ("condition_key", "control", "context_key", "sep", "condition_genes"):
             setattr(model, key, meta[key])
+        # models saved before the parameter was renamed store "normalisation": log1p_cp10k | none
+        model.normalize = meta.get("normalize") or {"log1p_cp10k": "counts"}.get(
+            meta["normalisation"], "none"
+        )
         model.conditions = {label: Condition(label, tuple(g)) for label, g in meta["conditions"].items()}
         model.resolution = pd.DataFrame(
             meta["resolution"], columns=["name", "entrez", "symbol", "route", "candidates"]

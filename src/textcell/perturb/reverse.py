@@ -43,7 +43,7 @@ def observed_shift(
     control: str = "control",
     genes: Sequence[str] | None = None,
     layer: str | None = None,
-    normalisation: str = "auto",
+    normalize: str = "auto",
 ) -> pd.Series:
     """Mean log-expression of the ``condition`` cells minus that of the ``control`` cells, over
     ``genes`` (all of ``adata``'s by default)."""
@@ -65,7 +65,7 @@ def observed_shift(
             )
         adata = adata[:, list(genes)]
     cells = adata[(labels == condition) | (labels == control)]
-    expression, _ = log_expression(cells, layer=layer, normalisation=normalisation)
+    expression, _ = log_expression(cells, layer=layer, normalize=normalize)
     is_query = cells.obs[condition_key].astype(str).to_numpy() == condition
     shift = expression[is_query].mean(0, dtype=np.float64) - expression[~is_query].mean(0, dtype=np.float64)
     return pd.Series(shift, index=pd.Index(cells.var_names.astype(str)), name=condition)

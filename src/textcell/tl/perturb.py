@@ -38,7 +38,7 @@ def _model_params(model: PerturbationModel) -> dict:
         "fingerprint": str(embedding.get("fingerprint", "")),
         "view": model.view if embedding else "",
         "seed": model.seed,
-        "normalisation": model.normalisation,
+        "normalize": model.normalize,
         "control": model.control,
         "condition_key": model.condition_key,
         "training_conditions": list(model.conditions),
@@ -157,7 +157,7 @@ def perturb_rank(
         control=control,
         genes=model.genes,
         layer=layer,
-        normalisation=model.normalisation,
+        normalize=model.normalize,
     )
     labels = adata.obs[condition_key].astype(str).to_numpy() if condition_key in adata.obs else None
     start = adata if labels is None else adata[labels == control]

@@ -97,7 +97,8 @@ def finetune(args: argparse.Namespace) -> int:
 
 
 def bench(args: argparse.Namespace) -> int:
-    from ...bench.scgpt import scgpt_benchmark, write_scgpt_report
+    from ...bench.report import write_and_print
+    from ...bench.scgpt import scgpt_benchmark
     from .train import FinetuneConfig, PretrainConfig
 
     results = scgpt_benchmark(
@@ -106,6 +107,5 @@ def bench(args: argparse.Namespace) -> int:
         finetune_config=FinetuneConfig(epochs=args.finetune_epochs),
         threads=args.threads,
     )
-    folder = write_scgpt_report(results, args.output)
-    print((folder / "report.md").read_text())
+    write_and_print(args.output, scgpt=results)
     return 0
