@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,11 +123,12 @@ def _demo(args: argparse.Namespace) -> int:
     for symbol in ("CD3E", "MS4A1", "CD14", "NKG7"):
         hits = table.index[table["symbol"] == symbol]
         if len(hits):
-            print(f"- {table.loc[hits[0], 'text']}\n")
+            text = textwrap.shorten(table.loc[hits[0], "text"], width=300, placeholder=" …")
+            print(f"- {symbol}: {text}\n")
 
     tl.embed_genes(adata, model=args.model, view=args.view, corpus=corpus)
     # X is scaled here, .raw holds the log-normalised values; all 765 genes, as its 304 highly
-    # variable ones are too few to whiten 384-d text vectors
+    # variable ones are too few to whiten 512-d text vectors
     tl.embed_cells(adata, use_raw=True, highly_variable=False)
     genes, cells = adata.uns["textcell"]["params"], adata.uns["X_textcell"]["params"]
     print(
