@@ -24,6 +24,7 @@ import numpy as np
 
 from textcell._defaults import DEFAULT_MODEL, DEFAULT_VIEW, PREVIOUS_DEFAULT
 from textcell._io import atomic_write
+from textcell._settings import settings
 from textcell.embed import embed_texts, get_embedder
 from textcell.embed.bundled import dequantize, quantize
 from textcell.embed.cache import text_key
@@ -79,6 +80,7 @@ def main() -> None:
     )
     parser.add_argument("--force", action="store_true", help="rebuild files that exist")
     args = parser.parse_args()
+    settings.shipped_vectors = False  # the files being rebuilt must never serve themselves
     corpus = GeneCorpus.load()
     kept = {build(model, view, corpus, force=args.force) for model, view in SHIPPED}
     for old in set(DATA.glob("*.npz")) - kept:

@@ -69,8 +69,11 @@ def test_demo_writes_gene_texts_and_coverage(tmp_path, capsys):
     assert lines[0] == "var_name\tentrez\tsymbol\troute\ttext"
     embedded = ad.read_h5ad(tmp_path / "demo" / "pbmc68k_textcell.h5ad")
     assert embedded.obsm["X_textcell"].shape[0] == 700
-    assert 370 < embedded.obsm["X_textcell"].shape[1] <= 384  # whitening drops the null axes
-    assert embedded.var["textcell_has_embedding"].sum() == coverage["n_matched"]
+    dim = embedded.uns["textcell"]["params"]["dim"]
+    assert 0.95 * dim < embedded.obsm["X_textcell"].shape[1] <= dim  # whitening drops the null axes
+    # every matched gene with a text in the view has a vector (a gene with none is left out)
+    with_text = sum(1 for line in lines[1:] if line.split("\t")[-1])
+    assert embedded.var["textcell_has_embedding"].sum() == with_text > 0.95 * coverage["n_matched"]
 
 
 def test_corpus_info(capsys, corpus):
@@ -128,17 +131,32 @@ def test_embed_genes_dry_run_then_embed_then_cache(tmp_path, capsys, monkeypatch
     monkeypatch.setattr(textcell.settings, "cache_dir", tmp_path / "cache")
     adata = textcell.datasets.pbmc68k_reduced()
     adata.write_h5ad(tmp_path / "pbmc.h5ad")
-    assert main(["embed-genes", str(tmp_path / "pbmc.h5ad"), "--model", "random", "--dry-run"]) == 0
+    assert (
+        main(["embed-genes", str(tmp_path / "pbmc.h5ad"), "--model", "random", "--view", "card", "--dry-run"])
+        == 0
+    )
     assert "751 unique), 0 cached, 751 to embed" in capsys.readouterr().out
     assert (
         main(
-            ["embed-genes", str(tmp_path / "pbmc.h5ad"), "--model", "random", "-o", str(tmp_path / "o.h5ad")]
+            [
+                "embed-genes",
+                str(tmp_path / "pbmc.h5ad"),
+                "--model",
+                "random",
+                "--view",
+                "card",
+                "-o",
+                str(tmp_path / "o.h5ad"),
+            ]
         )
         == 0
     )
     assert "Embedded 751 of 765 genes" in capsys.readouterr().out
     assert ad.read_h5ad(tmp_path / "o.h5ad").varm["textcell"].shape == (765, 384)
-    assert main(["embed-genes", str(tmp_path / "pbmc.h5ad"), "--model", "random", "--dry-run"]) == 0
+    assert (
+        main(["embed-genes", str(tmp_path / "pbmc.h5ad"), "--model", "random", "--view", "card", "--dry-run"])
+        == 0
+    )
     assert "751 cached, 0 to embed" in capsys.readouterr().out
     assert main(["cache", "info"]) == 0
     assert "random-384-seed0  751 vectors of 384-d" in capsys.readouterr().out
@@ -171,6 +189,8 @@ def test_embed_cells_embeds_genes_first_when_needed(tmp_path, capsys, backed):
         str(tmp_path / "o.h5ad"),
         "--model",
         "random",
+        "--view",
+        "card",
     ]
     assert main([*command, *(["--backed"] if backed else [])]) == 2
     assert "--use-raw" in capsys.readouterr().err  # X is scaled here

@@ -55,7 +55,9 @@ def test_dosage_text_beats_random_and_reports_every_row(corpus_with_summaries):
 
 def test_leakage_baseline_finds_labels_that_are_text_availability(corpus, tmp_path, monkeypatch):
     cols = corpus.columns
-    genes = [e for e, go in zip(cols["entrez"], cols["go"], strict=True) if go][:80]
+    # genes without a bundled summary, so that the fake ones below are the only text difference
+    genes = [e for e, go in zip(cols["entrez"], cols["go"], strict=True) if go and e not in corpus.summaries]
+    genes = genes[:80]
     described = set(genes[::2])
     fake = corpus.with_summaries({e: "A gene that someone wrote a paragraph about." for e in described})
     task = pd.DataFrame(

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from textcell._defaults import DEFAULT_VIEW
 from textcell.embed import GeneEmbeddings, RandomEmbedder
 from textcell.errors import InputError
 
@@ -17,7 +18,7 @@ def embeddings(corpus):
 def test_build_resolves_and_reports_missing(embeddings):
     assert embeddings.symbols == ["CD3E", "CD3D", "ALB", "ERBB2", "TP53"]
     assert set(embeddings.provenance["missing"]) == {"CD16", "XYZ"}
-    assert embeddings.provenance["view"] == "card@1"
+    assert embeddings.provenance["view"] == f"{DEFAULT_VIEW}@1"
     assert embeddings.matrix.dtype == np.float32
 
 

@@ -102,7 +102,7 @@ def test_finetuning_trains_a_classifier(pretrained, kang, tmp_path):
         folder,
         kang,
         labels_key="cell_type",
-        config=FinetuneConfig(epochs=3, lr=3e-3),
+        config=FinetuneConfig(epochs=6, lr=3e-3),
         output=tmp_path / "tuned",
     )
     assert classes == sorted(kang.obs["cell_type"].astype(str).unique())

@@ -13,7 +13,7 @@ def pbmc():
 
 def test_embed_genes_writes_varm_var_and_provenance(pbmc, tmp_path):
     adata = pbmc.copy()
-    textcell.tl.embed_genes(adata, model="tfidf:64")
+    textcell.tl.embed_genes(adata, model="tfidf:64", view="card")
     matrix = adata.varm["textcell"]
     has = adata.var["textcell_has_embedding"].to_numpy()
     assert matrix.shape == (adata.n_vars, 64)
