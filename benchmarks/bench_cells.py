@@ -28,9 +28,9 @@ import numpy as np
 from scipy import sparse
 
 from textcell import _kernels
+from textcell._expression import TARGET_SUM
 from textcell._io import atomic_write
 from textcell.tl import embed_cells
-from textcell.tl.embed_cells import TARGET_SUM
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GENEPT_ARITHMETIC = {"highly_variable": False, "idf": False, "center": False, "whiten": False, "scale": False}

@@ -1,8 +1,10 @@
 """The conventions every tool follows (after scanpy's tests/test_package_structure.py)."""
 
+import importlib.util
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +126,18 @@ def test_scanpys_standard_neighbours_work_with_the_installed_dependencies():
     sc.pp.neighbors(adata, use_rep="X", n_neighbors=15)
     assert adata.obsp["connectivities"].shape == (4200, 4200)
     assert adata.obsp["distances"].getnnz(axis=1).min() >= 14
+
+
+SCRIPTS = sorted(
+    path
+    for folder in ("benchmarks", "scripts")
+    for path in (Path(__file__).resolve().parents[1] / folder).glob("*.py")
+)
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_benchmark_and_build_scripts_import(path, monkeypatch):
+    """The README runs these by hand; an import the library no longer has must fail here first."""
+    monkeypatch.syspath_prepend(str(path.parent))  # as when run: a script's folder is on the path
+    spec = importlib.util.spec_from_file_location(f"_script_{path.stem}", path)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
