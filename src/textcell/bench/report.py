@@ -59,7 +59,7 @@ SECTIONS = {
     section.key: section
     for section in (
         Section("cells", "report:_store_cells", "report:_cells_markdown", "report:_cells_readme",
-                "report:_cells_console"),
+                "report:goal_lines"),
         Section("genes", "report:_store_genes", "report:_genes_markdown", "report:_genes_readme"),
         Section("annotation", "report:_stored_as_is", "report:_annotation_markdown",
                 "report:annotation_lines"),
@@ -379,10 +379,6 @@ def _classifier_markdown(classifier: dict) -> str:
     from .classifier import classifier_markdown
 
     return classifier_markdown(classifier) + "\n![learning curves](figures/classifier_learning_curves.png)\n"
-
-
-def _cells_console(cells: dict) -> list[str]:
-    return goal_lines(cells)
 
 
 def _annotation_markdown(annotation: dict) -> str:
