@@ -22,3 +22,18 @@ def test_readme_results_block_equals_the_committed_report(name):
 def test_library_defaults_are_the_configuration_chosen_on_validation_data():
     results = json.loads((ROOT / "benchmarks" / "report" / "results.json").read_text())
     assert default_config() == results["cells"]["config"]
+
+
+def test_every_report_section_names_functions_that_exist():
+    import importlib
+
+    from textcell.bench.report import SECTIONS
+
+    for section in SECTIONS.values():
+        for what in ("store", "markdown", "readme", "console"):
+            reference = getattr(section, what)
+            if reference:
+                module, name = reference.split(":")
+                assert callable(getattr(importlib.import_module(f"textcell.bench.{module}"), name, None)), (
+                    reference
+                )
