@@ -82,6 +82,22 @@ def test_kmeans_and_leiden_recover_separated_clusters(blobs):
     assert max(metrics.kmeans_scores(points, shuffled, seeds=range(3))["ari"]) < 0.05
 
 
+def test_leiden_finds_k_real_clusters_not_a_giant_one_and_fragments(shared_data):
+    """pbmc_3tech has 3 types; at one resolution textcell's graph splits 1,982 cells from 10 + 8
+    outliers: three clusters by count, ARI 0. The chosen resolution must give 3 substantial ones."""
+    from textcell.bench import cells
+
+    dataset = cells.DATASETS["pbmc_3tech"]
+    adata = dataset.load()
+    prepared = cells.prepare(adata)
+    graph = metrics.neighbor_graph(np.asarray(cells.textcell_embedding(prepared, cells.default_config())))
+    labels = adata.obs[dataset.label].astype(str).to_numpy()
+    leiden = metrics.leiden_scores(graph, labels, seeds=range(2))
+    sizes = np.unique(metrics._leiden(graph, leiden["resolution"], 0), return_counts=True)[1]
+    assert (sizes >= 0.01 * adata.n_obs).sum() == 3
+    assert min(leiden["ari"]) > 0.15
+
+
 def test_label_silhouette_is_sklearns_rescaled(blobs):
     points, labels = blobs
     assert metrics.label_silhouette(points, labels) == pytest.approx(
