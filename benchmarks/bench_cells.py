@@ -13,13 +13,20 @@ numpy/scipy buffers), and the achieved GFLOP/s (2·nnz·d useful flops) against 
 
 sentence (GenePT-s) building on 10,000 cells: textcell's top-gene kernel vs GenePT's per-cell
 dense loop (argsort of every cell's full row), with a check that the sentences are identical.
-Writes benchmarks/results/cells.{json,md}.
+
+The whole measurement runs ``--repeats`` times (default 3), each in a fresh process; every rate,
+and every ratio taken within a run, is reported as median [min–max] with its spread ((max − min)
+/ median), beside the CPU model and flags, the cores, the load and the threads of numba, BLAS and
+OpenMP (``textcell.bench.machine``). Writes benchmarks/results/cells.{json,md}.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,9 +37,13 @@ from scipy import sparse
 from textcell import _kernels
 from textcell._expression import TARGET_SUM
 from textcell._io import atomic_write
+from textcell.bench.machine import describe, summary_line, threads
+from textcell.bench.stats import format_median_range, median_range
 from textcell.tl import embed_cells
 
 RESULTS = Path(__file__).resolve().parent / "results"
+DIMS = (384, 1536)
+PATHS = ("textcell", "scipy", "dense", "genept")
 GENEPT_ARITHMETIC = {"highly_variable": False, "idf": False, "center": False, "whiten": False, "scale": False}
 
 
@@ -117,12 +128,10 @@ def bench_weighted(counts: sparse.csr_matrix, dim: int, chunk: int, dense_cells:
 
     embed_cells(adata[:100].copy(), normalize="counts", **GENEPT_ARITHMETIC)  # compile
     rows = {}
-    for name, fn, cells in (
-        ("textcell", ours, n),
-        ("scipy", scipy_path, n),
-        ("dense", dense_path, dense_cells),
-        ("genept", genept_path, dense_cells),
-    ):
+    paths = {"textcell": (ours, n), "scipy": (scipy_path, n), "dense": (dense_path, dense_cells)}
+    paths["genept"] = (genept_path, dense_cells)
+    for name in PATHS:
+        fn, cells = paths[name]
         tracemalloc.start()
         seconds, result = timed(fn)
         peak = tracemalloc.get_traced_memory()[1]
@@ -175,16 +184,9 @@ def bench_sentences(counts: sparse.csr_matrix, k: int = 100) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--cells", type=int, default=100_000)
-    parser.add_argument("--genes", type=int, default=20_000)
-    parser.add_argument("--density", type=float, default=0.06)
-    parser.add_argument("--dense-cells", type=int, default=5_000)
-    args = parser.parse_args()
-
+def measure(args: argparse.Namespace) -> dict:
+    """One run of every path, in this process."""
+    machine = describe()
     seconds, counts = timed(lambda: synthetic_counts(args.cells, args.genes, args.density))
     print(
         f"synthetic {args.cells:,} × {args.genes:,}, nnz {counts.nnz:,} ({seconds:.0f} s to make)", flush=True
@@ -195,35 +197,98 @@ def main() -> None:
         "genes": args.genes,
         "density": args.density,
         "seed": 0,
+        "machine": machine,
         "sgemm_gflops": sgemm_rate(),
         "weighted": {},
     }
-    for dim in (384, 1536):
+    for dim in DIMS:
         results["weighted"][str(dim)] = bench_weighted(counts, dim, 10_000, args.dense_cells)
     results["sentence"] = bench_sentences(counts[:10_000])
+    results["threads"] = threads()  # after the kernels ran: numba's pool and layer are started
+    return results
+
+
+def summarize_runs(runs: list[dict]) -> dict:
+    """Median [min–max] over the runs of every rate, and of every ratio taken within a run."""
+    out = {"sgemm_gflops": median_range([r["sgemm_gflops"] for r in runs]), "weighted": {}}
+    for dim in runs[0]["weighted"]:
+        out["weighted"][dim] = {}
+        for name in PATHS:
+            rows = [(run["weighted"][dim], run["sgemm_gflops"]) for run in runs]
+            out["weighted"][dim][name] = {
+                "cells_per_s": median_range([w[name]["cells_per_s"] for w, _ in rows]),
+                "x_dense": median_range(
+                    [w[name]["cells_per_s"] / w["dense"]["cells_per_s"] for w, _ in rows]
+                ),
+                "x_genept": median_range(
+                    [w[name]["cells_per_s"] / w["genept"]["cells_per_s"] for w, _ in rows]
+                ),
+                "gflops": median_range([w[name]["gflops"] for w, _ in rows]),
+                "of_sgemm": median_range([w[name]["gflops"] / sgemm for w, sgemm in rows]),
+                "peak_mb": max(w[name]["peak_mb"] for w, _ in rows),
+            }
+    out["sentence_speedup"] = median_range([r["sentence"]["speedup"] for r in runs])
+    out["sentences_identical"] = all(r["sentence"]["identical"] for r in runs)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cells", type=int, default=100_000)
+    parser.add_argument("--genes", type=int, default=20_000)
+    parser.add_argument("--density", type=float, default=0.06)
+    parser.add_argument("--dense-cells", type=int, default=5_000)
+    parser.add_argument("--repeats", type=int, default=3, help="fresh-process runs (default 3)")
+    parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker_out:
+        with atomic_write(args.worker_out, "w") as handle:
+            json.dump(measure(args), handle)
+        return
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(args.repeats):
+            print(f"run {repeat + 1} of {args.repeats} (a fresh process)", flush=True)
+            out = Path(tmp) / f"run-{repeat}.json"
+            options = ["--cells", args.cells, "--genes", args.genes, "--density", args.density]
+            options += ["--dense-cells", args.dense_cells, "--worker-out", out]
+            subprocess.run([sys.executable, __file__, *map(str, options)], check=True)
+            runs.append(json.loads(out.read_text()))
+    summary = summarize_runs(runs)
+    results = {
+        **{k: runs[0][k] for k in ("cells", "genes", "density", "seed")},
+        "summary": summary,
+        "runs": runs,
+    }
     RESULTS.mkdir(exist_ok=True)
     with atomic_write(RESULTS / "cells.json", "w") as handle:
         json.dump(results, handle, indent=2)
+    threads_used = ", ".join(f"{name} {n}" for name, n in runs[0]["threads"].items())
     table = [
         f"synthetic {args.cells:,} cells × {args.genes:,} genes, density {args.density}, seed 0; "
-        f"dense sgemm here: {results['sgemm_gflops']:.0f} GFLOP/s",
+        f"{args.repeats} runs, each in a fresh process: median [min–max]. Dense sgemm here: "
+        f"{format_median_range(summary['sgemm_gflops'], 0)} GFLOP/s. {summary_line(runs[0]['machine'])}; "
+        f"threads: {threads_used}.",
         "",
-        "| d | path | cells/s | × dense | × GenePT | peak MB | GFLOP/s |",
-        "|---|---|---|---|---|---|---|",
+        "| d | path | cells/s | × dense | spread | × GenePT | spread | GFLOP/s | of sgemm | peak MB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for dim, rows in results["weighted"].items():
-        dense, genept = rows["dense"]["cells_per_s"], rows["genept"]["cells_per_s"]
-        for name in ("textcell", "scipy", "dense", "genept"):
-            r = rows[name]
+    for dim, rows in summary["weighted"].items():
+        for name, r in rows.items():
             table.append(
-                f"| {dim} | {name} | {r['cells_per_s']:,.0f} | {r['cells_per_s'] / dense:.1f} | "
-                f"{r['cells_per_s'] / genept:.1f} | {r['peak_mb']:,.0f} | {r['gflops']:.1f} |"
+                f"| {dim} | {name} | {format_median_range(r['cells_per_s'], 0)} | "
+                f"{format_median_range(r['x_dense'], 1)} | {r['x_dense']['spread']:.0%} | "
+                f"{format_median_range(r['x_genept'], 1)} | {r['x_genept']['spread']:.0%} | "
+                f"{format_median_range(r['gflops'], 1)} | {r['of_sgemm']['median']:.0%} | "
+                f"{r['peak_mb']:,.0f} |"
             )
-    s = results["sentence"]
+    speedup = summary["sentence_speedup"]
     table += [
         "",
-        f"sentences for {s['cells']:,} cells: textcell {s['textcell_s']:.2f} s, GenePT loop "
-        f"{s['genept_loop_s']:.2f} s ({s['speedup']:.0f}×), identical: {s['identical']}",
+        f"sentences for 10,000 cells: textcell vs GenePT's loop {format_median_range(speedup, 0)}× "
+        f"(spread {speedup['spread']:.0%}), identical in every run: {summary['sentences_identical']}",
     ]
     with atomic_write(RESULTS / "cells.md", "w") as handle:
         handle.write("\n".join(table) + "\n")

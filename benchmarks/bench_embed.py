@@ -22,10 +22,15 @@ Side by side in one run, each in a fresh process (the same texts, seeded sample,
 
     python benchmarks/bench_embed.py --default-only   # the shipped and default rows, side by side
 
-Model loading (and OpenVINO's compilation, about 2 s) is outside the timed part of every row.
-Reports texts/s, the ratio to plain, the runtime of each textcell row, the largest difference
-between plain and textcell vectors, and the smallest and mean cosine between plain and bfloat16
-vectors.
+Each row runs ``--repeats`` times (default 3), every time in a fresh process, the repeats
+interleaved (plain, textcell, …, then again); ratios to plain are taken within a repeat. Model
+loading (and OpenVINO's compilation, about 2 s) is outside the timed part of every row; there is
+no warm-up batch. Reports texts/s and the ratio to plain as median [min–max] with the spread
+((max − min) / median), the runtime of each textcell row, the largest difference between plain
+and textcell vectors, the smallest and mean cosine between plain and bfloat16 vectors, and what
+decides the result: CPU model and flags, cores, load, tokens per text, and in each worker the
+threads of torch, numba, BLAS and OpenMP (``textcell.bench.machine``) and OpenVINO's performance
+hint, streams, threads and precision.
 Writes benchmarks/results/embed.{json,md}.
 """
 
@@ -41,6 +46,8 @@ import tempfile
 from pathlib import Path
 
 from textcell._io import atomic_write
+from textcell.bench.machine import describe, summary_line
+from textcell.bench.stats import format_median_range, median_range
 from textcell.genes import GeneCorpus
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -94,7 +101,20 @@ else:  # cached / shipped: the user-level call, everything after import included
 seconds = time.perf_counter() - start
 np.save(out, vectors)
 runtime = embedder.runtime if kind in ("textcell", "torch", "bfloat16") else None
-print(json.dumps({"kind": kind, "seconds": seconds, "texts": len(texts), "runtime": runtime}))
+from textcell.bench.machine import threads
+record = {"kind": kind, "seconds": seconds, "texts": len(texts), "runtime": runtime, "threads": threads()}
+if runtime == "openvino":
+    compiled = embedder._openvino.compiled
+    record["openvino"] = {
+        name: str(compiled.get_property(name))
+        for name in ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT")
+    }
+if kind == "plain":  # tokens per text as the model sees them (truncated at its maximum length)
+    lengths = np.array([len(ids) for ids in model.tokenizer(texts, truncation=True)["input_ids"]])
+    record["tokens"] = {q: float(np.percentile(lengths, p)) for q, p in
+                        (("min", 0), ("p10", 10), ("median", 50), ("p90", 90), ("max", 100))}
+    record["tokens"]["mean"] = float(lengths.mean())
+print(json.dumps(record))
 """
 
 
@@ -112,11 +132,18 @@ def run(kind: str, genes_file: Path, out: Path, cache_dir: Path) -> dict:
     return result
 
 
+#: The rows of a full run, in the order each repeat runs them; "cached" reads the cache that
+#: "textcell" filled in the same repeat.
+KINDS = ("plain", "textcell", "torch", "bfloat16", "cached", "shipped", "default")
+CACHES = {"textcell": "cache", "cached": "cache", "shipped": "cache-empty"}  # else cache-<kind>
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3, help="fresh-process runs of every row (default 3)")
     parser.add_argument("--default-only", action="store_true", help="only the shipped and default rows")
     args = parser.parse_args()
     import numpy as np
@@ -126,6 +153,7 @@ def main() -> None:
     coding = [e for e, t in zip(cols["entrez"], cols["type"], strict=True) if t == "protein-coding"]
     random.Random(0).shuffle(coding)
     genes = coding[: args.n]
+    machine = describe()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         genes_file = tmp / "genes.json"
@@ -135,25 +163,40 @@ def main() -> None:
                 run("shipped", genes_file, tmp / "shipped.npy", tmp / "cache-shipped"),
                 run("default", genes_file, tmp / "default.npy", tmp / "cache-default"),
             )
-        plain = run("plain", genes_file, tmp / "plain.npy", tmp / "cache-plain")
-        ours = run("textcell", genes_file, tmp / "textcell.npy", tmp / "cache")
-        torch_rows = run("torch", genes_file, tmp / "torch.npy", tmp / "cache-torch")
-        reduced = run("bfloat16", genes_file, tmp / "bfloat16.npy", tmp / "cache-bfloat16")
-        cached = run("cached", genes_file, tmp / "cached.npy", tmp / "cache")
-        shipped = run("shipped", genes_file, tmp / "shipped.npy", tmp / "cache-empty")
-        default = run("default", genes_file, tmp / "default.npy", tmp / "cache-default")
+        runs: dict[str, list[dict]] = {kind: [] for kind in KINDS}
+        for repeat in range(args.repeats):  # interleaved: a drift in the machine hits every row alike
+            print(f"repeat {repeat + 1} of {args.repeats}", flush=True)
+            caches = {"cached": "cache", "shipped": "cache-empty"}
+            for kind in KINDS:
+                cache = (
+                    tmp / f"{caches.get(kind, 'cache' if kind == 'textcell' else f'cache-{kind}')}-{repeat}"
+                )
+                runs[kind].append(run(kind, genes_file, tmp / f"{kind}.npy", cache))
         plain_vectors = np.load(tmp / "plain.npy")
         difference = float(np.abs(plain_vectors - np.load(tmp / "textcell.npy")).max())
         cosines = np.sum(plain_vectors * np.load(tmp / "bfloat16.npy"), axis=1)
         shipped_error = float(np.abs(np.load(tmp / "shipped.npy") - np.load(tmp / "cached.npy")).max())
 
-    rows = {
-        r["kind"]: {**r, "texts_per_s": r["texts"] / r["seconds"]}
-        for r in (plain, ours, torch_rows, reduced, cached, shipped, default)
-    }
-    base = rows["plain"]["texts_per_s"]
+    plain_rates = [r["texts"] / r["seconds"] for r in runs["plain"]]
+    rows = {}
+    for kind, records in runs.items():
+        rates = [r["texts"] / r["seconds"] for r in records]
+        ratios = [rate / base for rate, base in zip(rates, plain_rates, strict=True)]
+        rows[kind] = {
+            "runtime": records[0]["runtime"],
+            "texts": records[0]["texts"],
+            "seconds": [r["seconds"] for r in records],
+            "texts_per_s": median_range(rates),
+            "ratio_to_plain": median_range(ratios),
+            "threads": records[0]["threads"],
+            **({"openvino": records[0]["openvino"]} if "openvino" in records[0] else {}),
+        }
     results = {
         "n_texts": len(genes),
+        "repeats": args.repeats,
+        "machine": machine,
+        "warm_up": "model loading and OpenVINO compilation outside the timed part; no warm-up batch",
+        "tokens_per_text": runs["plain"][0]["tokens"],
         "rows": rows,
         "max_abs_difference_plain_vs_textcell": difference,
         "max_abs_difference_shipped_vs_computed": shipped_error,
@@ -162,12 +205,23 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     with atomic_write(RESULTS / "embed.json", "w") as handle:
         json.dump(results, handle, indent=2)
-    table = ["| run | runtime | texts | seconds | texts/s | × plain |", "|---|---|---|---|---|---|"]
-    table += [
-        f"| {k} | {r['runtime'] or ''} | {r['texts']:,} | {r['seconds']:.2f} | {r['texts_per_s']:,.1f} | "
-        f"{r['texts_per_s'] / base:.2f} |"
-        for k, r in rows.items()
+    tokens = results["tokens_per_text"]
+    table = [
+        f"{len(genes):,} gene cards, {args.repeats} fresh-process runs of each row, interleaved; median "
+        f"[min–max]. Tokens per text: median {tokens['median']:.0f}, p10 {tokens['p10']:.0f}, p90 "
+        f"{tokens['p90']:.0f}, max {tokens['max']:.0f}. {summary_line(machine)}.",
+        "",
+        "| run | runtime | texts/s | × plain | spread of × plain | threads |",
+        "|---|---|---|---|---|---|",
     ]
+    for kind, r in rows.items():
+        threads = ", ".join(f"{name} {n}" for name, n in r["threads"].items())
+        if "openvino" in r:
+            threads += "; OpenVINO " + ", ".join(f"{k} {v}" for k, v in r["openvino"].items())
+        table.append(
+            f"| {kind} | {r['runtime'] or ''} | {format_median_range(r['texts_per_s'], 1)} | "
+            f"{format_median_range(r['ratio_to_plain'])} | {r['ratio_to_plain']['spread']:.0%} | {threads} |"
+        )
     table.append(
         f"\nmax |plain − textcell| = {difference:.1e}; max |shipped − computed| = {shipped_error:.1e}; "
         f"cosine(plain, bfloat16): min {cosines.min():.4f}, mean {cosines.mean():.4f}"

@@ -24,6 +24,24 @@ def summarize(scores: Sequence[float]) -> dict:
     return {"mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half, "n": int(values.size)}
 
 
+def median_range(values: Sequence[float]) -> dict:
+    """Median, smallest and largest of repeated speed runs, and the spread: (largest − smallest)
+    / median (how far two runs may disagree)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0 or not np.isfinite(values).all():
+        raise ValueError(f"median_range needs finite values, got {values.tolist()}")
+    median = float(np.median(values))
+    low, high = float(values.min()), float(values.max())
+    return {"median": median, "min": low, "max": high, "spread": (high - low) / median, "n": int(values.size)}
+
+
+def format_median_range(summary: dict, digits: int = 2) -> str:
+    """``median [min–max]``; one run shows its value alone."""
+    if summary["n"] == 1:
+        return f"{summary['median']:,.{digits}f}"
+    return f"{summary['median']:,.{digits}f} [{summary['min']:,.{digits}f}–{summary['max']:,.{digits}f}]"
+
+
 def beats(a: dict, b: dict) -> bool:
     """Whether summary ``a`` is above summary ``b`` by more than the larger of their spreads."""
     return a["mean"] - b["mean"] > max(a["sd"], b["sd"])
