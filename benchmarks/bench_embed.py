@@ -75,7 +75,9 @@ if kind == "default":
     seconds = time.perf_counter() - start
     np.save(out, embeddings.matrix)
     model = f"{embeddings.provenance['model']} / {embeddings.provenance['view']}"
-    print(json.dumps({"kind": kind, "seconds": seconds, "texts": len(embeddings), "runtime": model}))
+    from textcell.bench.machine import threads
+    record = {"kind": kind, "seconds": seconds, "texts": len(embeddings), "runtime": model}
+    print(json.dumps({**record, "threads": threads()}))
     raise SystemExit(0)
 corpus = GeneCorpus.load()
 texts = corpus.render(genes, view="card")

@@ -52,9 +52,11 @@ def threads() -> dict[str, int | str]:
             out["numba layer"] = numba.threading_layer()
         except ValueError:  # no parallel function has run yet
             out["numba layer"] = "not started"
-    for library in threadpool_info():
-        out[f"{library['internal_api']} ({Path(library['filepath']).name})"] = library["num_threads"]
-    return out
+    libraries = {
+        f"{library['internal_api']} ({Path(library['filepath']).name})": library["num_threads"]
+        for library in threadpool_info()
+    }
+    return {**out, **dict(sorted(libraries.items()))}
 
 
 def describe() -> dict:
