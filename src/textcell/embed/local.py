@@ -124,8 +124,8 @@ class LocalEmbedder(Embedder):
         (cosine ≥ 0.9999 on gene cards, ``benchmarks/bench_embed.py``), so it has its own fingerprint
         and cache entries.
     runtime
-        ``"torch"``, ``"openvino"`` (the transformer compiled for this CPU by OpenVINO: about 2×
-        torch's speed in float32 with the same vectors to 1e-6, about 4× in bfloat16), or
+        ``"torch"``, ``"openvino"`` (the transformer compiled for this CPU by OpenVINO: 1.3×
+        torch's speed in float32 on 2 cores with the same vectors to 1e-6, 2.3× in bfloat16), or
         ``"auto"``: OpenVINO when it is installed and the device is the CPU. In float32 both
         runtimes share one fingerprint, so cached and shipped vectors serve either.
     """
