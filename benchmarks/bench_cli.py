@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ import anndata as ad
 import numpy as np
 
 from textcell._io import atomic_write
+from textcell.bench.machine import describe, summary_line
 from textcell.datasets import shared_file
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -86,7 +86,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TEXTCELL_CACHE_DIR": str(folder / "cache")}
-        load = os.getloadavg()[0]
+        machine = describe()
         cells = kang_cells(folder)
         short = {
             "help": [*textcell, "--help"],
@@ -116,12 +116,12 @@ def main() -> None:
         row["goal"] = GOALS[row["what"]]
         row["met"] = row["seconds"] <= row["goal"]
     result = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load_average": load},
+        "machine": machine,
         "cells": "2,000 Kang PBMCs (seed 0), all 2,511 genes",
         "rows": rows,
     }
     lines = [
-        f"Load average at start: {load:.1f} on {os.cpu_count()} CPUs.",
+        f"{summary_line(machine)}.",
         "",
         "| what | seconds | goal | met |",
         "|---|---|---|---|",

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import statistics
 import time
 from pathlib import Path
 
 from textcell._io import atomic_write
+from textcell.bench.machine import describe
 from textcell.genes import VIEWS, GeneCorpus, GeneResolver
 from textcell.genes.corpus import _read
 
@@ -102,10 +102,7 @@ def main() -> None:
 
     report = result.report
     results = {
-        "machine": {
-            "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine(),
-        },
+        "machine": describe(),
         "repeats": args.repeats,
         "corpus_load_s": load_s,
         "resolver_index_s": index_s,

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -43,6 +42,7 @@ import anndata as ad
 import numpy as np
 
 from textcell._io import atomic_write
+from textcell.bench.machine import describe
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -199,10 +199,9 @@ def main(argv=None) -> int:
     previous = RESULTS / "scgpt.json"
     results: dict = json.loads(previous.read_text()) if previous.is_file() else {}
     results.update(
-        machine={"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        machine=describe(),
         threads=args.threads,
         config="whole-human (d_model 512, 8 heads, d_hid 512, 12 layers; 51.9 M parameters), random weights",
-        load_average_at_start=os.getloadavg(),
     )
     if not args.skip_speed:
         results["speed"] = speed_comparison(args, python, folder, shared)
@@ -311,7 +310,7 @@ def markdown(results: dict) -> str:
     speed = results.get("speed")
     if speed:
         real = speed["mean_tokens"] * speed["cells"]
-        load = results["load_average_at_start"][0]
+        load = results["machine"]["load_average"]
         lines += [
             f"{speed['cells']} Kang cells, {speed['mean_tokens']:.0f} tokens on average (max "
             f"{speed['max_tokens']}), {speed['gflop']:.0f} GFLOP of real tokens; load average {load:.1f} "

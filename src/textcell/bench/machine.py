@@ -70,7 +70,8 @@ def describe() -> dict:
 
 
 def summary_line(machine: dict) -> str:
-    """One line for a report: ``AMD EPYC (avx512_bf16, …), 2 of 2 cores, load 0.1 at the start``."""
+    """One line for a report: ``AMD EPYC (avx2, …), 2 of 2 cores usable, load average 0.1 at the
+    start, Python 3.11.7``."""
     cpu_ = machine["cpu"]
     flags = ", ".join(cpu_["flags"]) or "no AVX"
     load = machine.get("load_average")
