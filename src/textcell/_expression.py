@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import anndata as ad
 import numpy as np
@@ -71,14 +72,25 @@ def row_chunks(
 ) -> Iterator[tuple[int, sparse.csr_matrix]]:
     """Canonical float32 CSR chunks of rows of a dense, sparse, backed or Dask matrix, each checked
     for a consistent sparse structure and for NaN, infinite and negative values."""
-    for start, csr in _checked_chunks(matrix, n_obs, chunk_size):
-        if csr.nnz and csr.data.min() < 0:
+    for start, csr, flags in _scanned_chunks(matrix, n_obs, chunk_size):
+        if flags.negative:
             raise InputError(SCALED_DATA)
         yield start, csr
 
 
-def _checked_chunks(matrix, n_obs: int | None, chunk_size: int) -> Iterator[tuple[int, sparse.csr_matrix]]:
-    """:func:`row_chunks` without the sign check: structure, finiteness."""
+class ValueFlags(NamedTuple):
+    """What one pass over a chunk's stored values found (counts of values)."""
+
+    non_finite: int = 0
+    negative: int = 0
+    fractional: int = 0
+
+
+def _scanned_chunks(
+    matrix, n_obs: int | None, chunk_size: int
+) -> Iterator[tuple[int, sparse.csr_matrix, ValueFlags]]:
+    """:func:`row_chunks` without the sign check, with what one pass over each chunk's values found:
+    structure and finiteness are checked, negative and non-integer values counted."""
     from . import _kernels
 
     n_obs = matrix.shape[0] if n_obs is None else n_obs
@@ -90,10 +102,12 @@ def _checked_chunks(matrix, n_obs: int | None, chunk_size: int) -> Iterator[tupl
         if hasattr(block, "compute"):
             block = block.compute()
         csr = _kernels.as_csr(block)
-        _check_indices(csr.indices, csr.shape[1])
-        if csr.nnz and not np.isfinite(csr.data).all():
+        if not in_memory_csr:  # check_structure has checked the whole matrix's indices
+            _check_indices(csr.indices, csr.shape[1])
+        flags = ValueFlags(*_kernels.value_flags(csr.data)) if csr.nnz else ValueFlags()
+        if flags.non_finite:
             raise InputError("The expression matrix contains NaN or infinite values.")
-        yield start, csr
+        yield start, csr, flags
 
 
 CORRUPT = (
@@ -119,7 +133,12 @@ def check_structure(matrix) -> None:
 
 
 def _check_indices(indices: np.ndarray, bound: int) -> None:
-    if indices.size and (indices.min() < 0 or indices.max() >= bound):
+    from . import _kernels
+
+    if not indices.size:
+        return
+    low, high = _kernels.index_bounds(indices)
+    if low < 0 or high >= bound:
         raise InputError(CORRUPT.format(f"indices outside 0..{bound - 1}"))
 
 
@@ -136,11 +155,13 @@ def is_counts(matrix, n_obs: int | None = None) -> bool:
     seen = False
     for start in dict.fromkeys(int(s) for s in starts):
         stop = n_obs if in_memory else min(n_obs, start + SAMPLE_ROWS)
-        for _, csr in row_chunks(matrix[start:stop] if not in_memory else matrix, stop - start):
-            if csr.nnz:
-                if not np.array_equal(csr.data, np.round(csr.data)):
-                    return False
-                seen = True
+        rows = matrix[start:stop] if not in_memory else matrix
+        for _, csr, flags in _scanned_chunks(rows, stop - start, CHUNK_ROWS):
+            if flags.negative:
+                raise InputError(SCALED_DATA)
+            if flags.fractional:
+                return False
+            seen = seen or csr.nnz > 0
     return seen
 
 
@@ -232,7 +253,7 @@ def _column_sums(matrix, n_obs: int) -> tuple[np.ndarray, bool]:
     """Column sums over row chunks, and whether any value is negative."""
     totals = np.zeros(matrix.shape[1])
     negative = False
-    for _, csr in _checked_chunks(matrix, n_obs, CHUNK_ROWS):
-        negative = negative or (csr.nnz > 0 and float(csr.data.min()) < 0)
+    for _, csr, flags in _scanned_chunks(matrix, n_obs, CHUNK_ROWS):
+        negative = negative or flags.negative > 0
         totals += np.bincount(csr.indices, weights=csr.data, minlength=matrix.shape[1])
     return totals, negative

@@ -59,7 +59,7 @@ def kang(shared_data):
 )
 def test_weighted_equals_the_dense_genept_reference(kang, options):
     adata = kang.copy()
-    textcell.tl.embed_cells(adata, **options)
+    textcell.tl.embed_cells(adata, precision="float32", **options)
     has = adata.var["textcell_has_embedding"].to_numpy()
     chosen = {**PRESETS["textcell"].to_dict(), **options}
     reference = genept_w_reference(
@@ -70,6 +70,31 @@ def test_weighted_equals_the_dense_genept_reference(kang, options):
     params = adata.uns["X_textcell"]["params"]
     assert params["normalization"] == "normalize_total(1e4)+log1p"
     assert params["fingerprint"] == adata.uns["textcell"]["params"]["fingerprint"]
+
+
+@pytest.mark.parametrize("method", ["weighted", "topn"])
+@pytest.mark.parametrize("options", [{}, {"idf": False, "center": False, "whiten": False, "scale": False}])
+def test_bfloat16_gene_vectors_stay_within_1e5_cosine_of_float32(kang, method, options):
+    """The textcell recipe sums cells over bfloat16 gene vectors: the cell vectors must stay
+    within 1e-5 cosine of the float32 ones, and say which they are."""
+    cells = {}
+    for precision in ("float32", "bfloat16"):
+        adata = kang.copy()
+        textcell.tl.embed_cells(adata, method=method, precision=precision, **options)
+        cells[precision] = adata.obsm["X_textcell"], adata.uns["X_textcell"]["params"]
+    (single, single_params), (half, half_params) = cells["float32"], cells["bfloat16"]
+    cosine = np.einsum("ij,ij->i", single, half) / np.linalg.norm(single, axis=1) / np.linalg.norm(half, axis=1)
+    assert cosine.min() >= 1 - 1e-5
+    assert np.abs(single - half).max() > 0  # the two precisions really differ
+    assert half_params["precision"] == "bfloat16" and "precision" not in single_params
+    assert half_params["cell_fingerprint"] != single_params["cell_fingerprint"]
+
+
+def test_the_textcell_recipe_sums_in_bfloat16_and_genept_w_in_float32(kang):
+    for recipe, precision in (("textcell", "bfloat16"), ("genept-w", None)):
+        adata = kang[:50].copy()
+        textcell.tl.embed_cells(adata, recipe=recipe, normalize="counts")
+        assert adata.uns["X_textcell"]["params"].get("precision") == precision
 
 
 @pytest.mark.parametrize("layout", ["csc", "dense", "backed", "dask"])

@@ -46,6 +46,7 @@ def embed_cells(
     whiten: bool | None = None,
     scale: bool | None = None,
     n_top: int | None = None,
+    precision: str | None = None,
     model=DEFAULT_MODEL,
     chunk_size: int = 10_000,
     key_added: str = "X_textcell",
@@ -104,6 +105,11 @@ def embed_cells(
         idf=False, center=False, whiten=False, scale=False``.
     n_top
         Genes per cell for ``topn`` and ``sentence``.
+    precision
+        How the gene vectors are held while the cells are summed (in float32): ``"bfloat16"`` (the
+        ``textcell`` recipe's choice: half the bytes per gene vector read, about 1.4× faster for
+        ``weighted`` and ``topn``, cell vectors within 1e-5 cosine of float32 ones) or
+        ``"float32"`` (``genept-w``'s, GenePT's arithmetic exactly). Each has its own fingerprint.
     model
         Text embedder for ``sentence``.
     chunk_size
@@ -117,7 +123,7 @@ def embed_cells(
     """
     recipe = CellRecipe.get(
         recipe, method=method, normalize=normalize, highly_variable=highly_variable, idf=idf,
-        center=center, whiten=whiten, scale=scale, n_top=n_top,
+        center=center, whiten=whiten, scale=scale, n_top=n_top, precision=precision,
     )  # fmt: skip
     if copy and adata.isbacked:
         raise InputError("copy=True needs the data in memory; use copy=False on a backed AnnData.")
@@ -251,19 +257,21 @@ def _embed_into(
             weights = np.divide(weights, sd, out=np.zeros_like(weights), where=sd > 0)
             mean = gene_mean.astype(np.float32)
     weights = weights.astype(np.float32)
+    table = _kernels.to_bfloat16(embeddings) if applied.get("precision") == "bfloat16" else embeddings
 
     top_n = applied["n_top"] if method == "topn" else 0
     target = None
     if method == "sentence":
         chunks = _sentences(adata, matrix, eligible, genes_key, applied["n_top"], model, chunk_size)
     elif _is_dask(matrix):
-        chunks = _weighted_dask(matrix, embeddings, weights, mean, log_normalize, top_n)
+        chunks = _weighted_dask(matrix, table, embeddings, weights, mean, log_normalize, top_n)
     else:
         target = target_for(embeddings.shape[1])
         in_place = target if isinstance(target, np.ndarray) else None
         chunks = _weighted(
-            matrix, adata.n_obs, embeddings, weights, mean, log_normalize, top_n, chunk_size, in_place
-        )
+            matrix, adata.n_obs, table, embeddings, weights, mean, log_normalize, top_n, chunk_size,
+            in_place,
+        )  # fmt: skip
     used = np.zeros(adata.n_obs, dtype=np.int64)
     with progress_bar(total=adata.n_obs, desc="embedding cells", unit="cell") as bar:
         for start, vectors, chunk_used in chunks:
@@ -367,9 +375,12 @@ def _whitened(embeddings: np.ndarray, eligible: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- methods
 
 
-def _weighted(matrix, n_obs, embeddings, weights, mean, log_normalize, top_n, chunk_size, target=None):
+def _weighted(
+    matrix, n_obs, table, embeddings, weights, mean, log_normalize, top_n, chunk_size, target=None
+):
     """(start, vectors, genes used) per chunk. The vectors are rows of ``target`` (a zeroed array)
-    when one is given, else they live in one buffer reused chunk after chunk."""
+    when one is given, else they live in one buffer reused chunk after chunk. ``table``: the
+    embeddings as the kernel reads them (float32, or bfloat16 bits)."""
     rows = min(chunk_size, n_obs)
     buffer = None if target is not None else np.zeros((rows, embeddings.shape[1]), np.float32)
     values = np.empty(0, dtype=np.float32)
@@ -380,12 +391,19 @@ def _weighted(matrix, n_obs, embeddings, weights, mean, log_normalize, top_n, ch
             out = buffer[: csr.shape[0]]
             out.fill(0)
         values = values if values.size >= csr.nnz else np.empty(csr.nnz, dtype=np.float32)
-        used = _weighted_block(csr, embeddings, weights, mean, log_normalize, top_n, out, values[: csr.nnz])
+        used = _weighted_block(
+            csr, table, embeddings, weights, mean, log_normalize, top_n, out, values[: csr.nnz]
+        )
         yield start, out, used
 
 
-def _weighted_block(csr, embeddings, weights, mean, log_normalize, top_n, out, values=None) -> np.ndarray:
+def _weighted_block(
+    csr, table, embeddings, weights, mean, log_normalize, top_n, out, values=None
+) -> np.ndarray:
     """Adds the block's weighted sums into ``out`` (zeros, one row per cell); returns genes used.
+
+    ``table`` is what the kernel sums (``embeddings``, or them in bfloat16); the offset of the
+    z-scores below is computed from the float32 ``embeddings``.
 
     With per-gene means ``mean`` (``scale``), the sums are over values minus their means. For
     ``topn`` those are the kept entries, shifted one by one. For ``weighted`` every gene counts,
@@ -394,14 +412,14 @@ def _weighted_block(csr, embeddings, weights, mean, log_normalize, top_n, out, v
     the block's entries.
     """
     values = entry_values(csr, log_normalize, values)
+    used = np.zeros(csr.shape[0], dtype=np.int64)
     if top_n:
-        _kernels.keep_top(csr.indptr, csr.indices, values, weights, top_n)
-    used = np.empty(csr.shape[0], dtype=np.int64)
-    _kernels.genes_used(csr.indptr, csr.indices, values, weights, used)
+        _kernels.keep_top(csr.indptr, csr.indices, values, weights, top_n, used)
     if mean is not None and top_n:
         kept = values > 0
         values[kept] -= mean[csr.indices[kept]]
-    _kernels.weighted_sum(csr.indptr, csr.indices, values, weights, embeddings, out)
+    counted = used[:0] if top_n else used  # topn's were counted as they were kept
+    _kernels.weighted_sum(csr.indptr, csr.indices, values, weights, table, out, counted)
     if mean is not None and not top_n:
         out[used > 0] -= (weights * mean) @ embeddings
     return used
@@ -411,14 +429,14 @@ def _is_dask(matrix) -> bool:
     return type(matrix).__module__.startswith("dask.")
 
 
-def _weighted_dask(matrix, embeddings, weights, mean, log_normalize, top_n):
+def _weighted_dask(matrix, table, embeddings, weights, mean, log_normalize, top_n):
     """Block by block on Dask (local or distributed); rows of one block stay together."""
     matrix = matrix.rechunk({1: -1})
     dim = embeddings.shape[1]
 
     def block(x):
         out = np.zeros((x.shape[0], dim), dtype=np.float32)
-        used = _weighted_block(_checked(x), embeddings, weights, mean, log_normalize, top_n, out)
+        used = _weighted_block(_checked(x), table, embeddings, weights, mean, log_normalize, top_n, out)
         return np.hstack([out, used[:, None].astype(np.float32)])
 
     result = matrix.map_blocks(
