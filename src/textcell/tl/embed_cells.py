@@ -107,8 +107,9 @@ def embed_cells(
         Genes per cell for ``topn`` and ``sentence``.
     precision
         How the gene vectors are held while the cells are summed (in float32): ``"bfloat16"`` (the
-        ``textcell`` recipe's choice: half the bytes per gene vector read, about 1.4× faster for
-        ``weighted`` and ``topn``, cell vectors within 1e-5 cosine of float32 ones) or
+        ``textcell`` recipe's choice: half the bytes per gene vector read, 1.1–1.5× faster for
+        ``weighted`` and ``topn`` in ``benchmarks/bench_cells.py``, cell vectors within 1e-5 cosine
+        of float32 ones) or
         ``"float32"`` (``genept-w``'s, GenePT's arithmetic exactly). Each has its own fingerprint.
     model
         Text embedder for ``sentence``.
