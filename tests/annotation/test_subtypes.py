@@ -126,3 +126,16 @@ def test_refined_result_round_trips_and_reports(both, tmp_path):
     assert list(labels["label"].astype(str)) == list(back.obs[KEY].astype(str))
     annotation_report(back, tmp_path / "report.html")
     assert (tmp_path / "report.html").stat().st_size > 0
+
+
+def test_annotating_again_without_refinement_drops_the_refined_groups(both):
+    adata = both[1].copy()
+    assert f"{KEY}_group" in adata.obs
+    textcell.tl.annotate(
+        adata, groupby="leiden", markers="panglaodb", tissue=TISSUE, text=False, subtypes=False
+    )
+    assert f"{KEY}_group" not in adata.obs
+    result = AnnotationResult.from_adata(adata, KEY)
+    assert result.params["groupby"] == "leiden"
+    assert not result.params["subtypes"]["refine"]
+    assert (result.groups["refined_from"] == "").all()

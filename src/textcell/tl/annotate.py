@@ -259,6 +259,8 @@ def annotate(
     adata = adata.copy() if copy else adata
     if split:
         adata.obs[labelled_by] = pd.Categorical(np.asarray(groups).astype(str), categories=groups.categories)
+    elif f"{key_added}_group" in adata.obs:  # an earlier annotation's refined groups
+        del adata.obs[f"{key_added}_group"]
     result.to_adata(adata, key_added=key_added)
     return adata if copy else None
 
