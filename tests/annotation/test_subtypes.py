@@ -5,6 +5,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 import textcell
 from textcell.annotation.clusters import restricted_subclusters, standard_clusters
@@ -41,10 +42,19 @@ def _score(adata):
     return score(adata.obs[KEY], adata.obs[f"{KEY}_status"], adata.obs["cell_type"], groups), result
 
 
+def test_standard_clusters_keep_their_graph_beside_the_users(shared_data):
+    adata = ad.read_h5ad(shared_data / "cells" / "kang2018_ctrl_vs_ifnb.h5ad")[:600].copy()
+    users = adata.obsp["connectivities"] = sparse.identity(adata.n_obs, format="csr")
+    standard_clusters(adata)
+    assert adata.obsp["connectivities"] is users or (adata.obsp["connectivities"] != users).nnz == 0
+    graph = adata.obsp["leiden_connectivities"]
+    assert graph.shape == (600, 600) and graph.nnz > 600 * 5
+
+
 def test_restricted_subclusters_are_scanpys_restrict_to(ifnb):
     import scanpy as sc
 
-    graph = ifnb.obsp["connectivities"].tocsr()
+    graph = ifnb.obsp["leiden_connectivities"].tocsr()
     group = ifnb.obs["leiden"].value_counts().index[0]
     cells = np.flatnonzero(ifnb.obs["leiden"] == group)
     ours = restricted_subclusters(graph[cells][:, cells], resolution=1.0, seed=0)

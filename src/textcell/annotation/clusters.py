@@ -24,8 +24,8 @@ def standard_clusters(
     key_added: str = "leiden",
 ) -> None:
     """``obs[key_added]`` (Leiden clusters), the neighbour graph they were found on
-    (``obsp['connectivities']``, ``obsp['distances']``, ``uns['neighbors']``, as
-    ``scanpy.pp.neighbors`` writes them) and, if missing, ``obsm['X_umap']``, from scanpy's
+    (``obsp[key_added + '_connectivities']``: a graph of the user's under ``obsp['connectivities']``
+    is left alone) and, if missing, ``obsm['X_umap']``, from scanpy's
     standard pipeline: counts normalised to 1e4 and log1p'd (log-normalised values are kept),
     highly variable genes (``flavor="seurat"``, at most 2,000 and at most half the genes), scaled
     (max 10), 50 PCs, 15-neighbour graph, Leiden (igraph, ``resolution``, ``seed``). ``X`` is not
@@ -36,9 +36,7 @@ def standard_clusters(
     with timed("clustering: Leiden"):
         sc.tl.leiden(work, resolution=resolution, flavor="igraph", n_iterations=2, random_state=seed)
     adata.obs[key_added] = work.obs["leiden"].to_numpy()
-    for key in ("connectivities", "distances"):
-        adata.obsp[key] = work.obsp[key]
-    adata.uns["neighbors"] = dict(work.uns["neighbors"])
+    adata.obsp[f"{key_added}_connectivities"] = work.obsp["connectivities"]
     if "X_umap" not in adata.obsm:
         with timed("clustering: UMAP"):
             sc.tl.umap(work, random_state=seed)

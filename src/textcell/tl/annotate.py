@@ -126,7 +126,8 @@ def annotate(
         Refine verified labels into subtypes (:mod:`textcell.annotation.refine`): a verified group
         whose type has subtypes in the vocabulary is sub-clustered (Leiden on the neighbour graph
         restricted to its cells, as scanpy's ``restrict_to``; the graph is
-        ``obsp['connectivities']``, else scanpy's standard pipeline's), and a sub-cluster takes a
+        ``obsp[groupby + '_connectivities']`` or ``obsp['connectivities']``, else scanpy's standard
+        pipeline's), and a sub-cluster takes a
         subtype only when its own markers verify it by the same rules; the rest of the group
         keeps its label. When a group is refined, the groups the labels belong to are written
         to ``obs[key_added + '_group']`` (``params['groupby']``; ``params['refined_from']`` is
@@ -200,7 +201,7 @@ def annotate(
     sizes = pd.Series(np.asarray(groups.codes)).value_counts()
     labelled_by, split = groupby, []
     if subtypes:
-        graph, graph_source = _neighbour_graph(adata, expression, seed)
+        graph, graph_source = _neighbour_graph(adata, groupby, expression, seed)
         refinement = refine.refine_subtypes(
             decisions, groups, expression, measured, genes, stats, vocabulary, table, thresholds, graph,
             seed=seed, trust_markers=trust, consensus=agreed,
@@ -265,14 +266,17 @@ def annotate(
     return adata if copy else None
 
 
-def _neighbour_graph(adata, expression, seed):
+def _neighbour_graph(adata, groupby, expression, seed):
     """The cells' neighbour graph for sub-clustering (a function that returns it, built only when
-    needed) and where it comes from: ``obsp['connectivities']`` (scanpy's neighbours, the graph
-    the groups were usually found on) when present, else the standard pipeline's."""
+    needed) and where it comes from: the graph the groups were found on when
+    :func:`~textcell.annotation.clusters.standard_clusters` made them
+    (``obsp[groupby + '_connectivities']``), else scanpy's neighbours (``obsp['connectivities']``,
+    the graph groups are usually found on), else the standard pipeline's."""
     from ..annotation.clusters import standard_graph
 
-    if "connectivities" in adata.obsp:
-        return lambda: sparse.csr_matrix(adata.obsp["connectivities"]), "obsp['connectivities']"
+    for key in (f"{groupby}_connectivities", "connectivities"):
+        if key in adata.obsp:
+            return (lambda key=key: sparse.csr_matrix(adata.obsp[key])), f"obsp[{key!r}]"
     return lambda: standard_graph(expression, seed=seed), f"standard pipeline (seed {seed})"
 
 
