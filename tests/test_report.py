@@ -14,6 +14,7 @@ from PIL import Image
 
 import textcell
 from conftest import need
+from textcell.annotation.result import AnnotationResult
 from textcell.cli import main
 from textcell.pl.annotation import ROLES
 from textcell.report import annotation_report
@@ -118,7 +119,8 @@ def test_report_renders_in_chromium(annotated, tmp_path):
     page = tmp_path / "report.html"
     annotation_report(annotated, page)
     html = page.read_text()
-    n_groups = annotated.obs["louvain"].nunique()
+    groupby = AnnotationResult.from_adata(annotated).params["groupby"]  # louvain, refined into subtypes
+    n_groups = annotated.obs[groupby].nunique()
     assert html.count('src="data:image/svg+xml;base64,') == 3  # self-contained: 2 UMAPs, evidence
     dom = _headless("--dump-dom", page.as_uri())
     table = re.search(r'<table id="evidence">(.*?)</table>', dom.stdout, re.S)

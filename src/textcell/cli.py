@@ -172,7 +172,7 @@ def _annotate(args: argparse.Namespace) -> int:
         tl.annotate(
             adata, groupby=args.groupby, markers=args.markers, tissue=args.tissue, species=args.species,
             marker_path=args.marker_file, layer=args.layer, use_raw=args.use_raw, chat=chat,
-            key_added=args.key_added,
+            key_added=args.key_added, **({} if args.subtypes is None else {"subtypes": args.subtypes}),
         )  # fmt: skip
     _print_annotation(adata, args.key_added)
     if args.output:
@@ -736,6 +736,12 @@ COMMANDS: tuple[Command, ...] = (
             _arg("--chat-model", help="also ask this chat model (OpenAI-compatible; verified like all)"),
             _arg("--chat-base-url", help="chat API root (default $OPENAI_BASE_URL); key: $OPENAI_API_KEY"),
             _arg("--chat-retries", type=int, default=2, help="retries per chat request (default 2)"),
+            _arg(
+                "--subtypes",
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help="refine verified groups into subtypes by sub-clustering (default: tl.annotate's)",
+            ),
             _arg(
                 "--key-added", default="textcell_annotation", help="obs/uns key (default textcell_annotation)"
             ),

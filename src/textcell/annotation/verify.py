@@ -101,6 +101,8 @@ class Decision:
     alternatives: list[str] = field(default_factory=list)
     chain: list[str] = field(default_factory=list)
     contested: bool = False  # other unrelated types verified too; the label won on evidence
+    refined_from: str = ""  # a sub-cluster's group (:mod:`~textcell.annotation.refine`)
+    inherited: bool = False  # the label is its group's: no subtype verified in the sub-cluster
 
     @property
     def evidence(self) -> Check | None:

@@ -2,7 +2,9 @@
 pipeline, scored against each dataset's own cell-type labels.
 
 **Clusters.** :func:`textcell.annotation.clusters.standard_clusters` (scanpy's standard
-pipeline, Leiden at resolution 1, seed 0).
+pipeline, Leiden at resolution 1, seed 0); :func:`textcell.tl.annotate` refines verified clusters
+into subtypes by its default (:mod:`textcell.annotation.refine`), and the groups scored are the
+ones the labels belong to.
 
 **Tissue.** The PBMC datasets are annotated with ``tissue=["Immune system", "Blood"]``, Baron's
 mouse pancreas with ``tissue="Pancreas"`` (what a user states about their sample); the species is
@@ -281,14 +283,15 @@ def annotation_benchmark(
         annotate(adata, groupby="leiden", markers=markers, tissue=tissue, key_added=key)
         label, status = adata.obs[key], adata.obs[f"{key}_status"]
         result = AnnotationResult.from_adata(adata, key)
-        quality = adata.obs["leiden"].astype(str).map(result.groups.set_index("group")["quality"])
+        groups = adata.obs[result.params["groupby"]]  # the Leiden clusters, refined into subtypes
+        quality = groups.astype(str).map(result.groups.set_index("group")["quality"])
         results["datasets"][name] = {
             "label": dataset.label,
             "species": result.params["species"],
             "n_cells": int(adata.n_obs),
             "n_genes": int(adata.n_vars),
-            "n_groups": int(adata.obs["leiden"].nunique()),
-            **score(label, status, adata.obs[dataset.label], adata.obs["leiden"], quality),
+            "n_groups": int(groups.nunique()),
+            **score(label, status, adata.obs[dataset.label], groups, quality),
             "text": text_hits(result, adata.obs[dataset.label], adata.obs["leiden"]),
             "evidence": result.groups[
                 ["group", "label", "status", "chain", "cell_ontology", "supporting", "contradicting"]
