@@ -74,7 +74,7 @@ SUMMARIES_ARG = _arg(
 VIEW_ARG = _arg(
     "--view",
     default=DEFAULT_VIEW,
-    help=f"text view: function, name, card, summary or full (default {DEFAULT_VIEW})",
+    help=f"text view: function, function_all, name, card, summary or full (default {DEFAULT_VIEW})",
 )
 MODEL_ARG = _arg(
     "--model",
@@ -762,7 +762,7 @@ COMMANDS: tuple[Command, ...] = (
                 "--view",
                 default="card",
                 help="text view: card (default: the readable overview), function (what the default "
-                "embedding reads), name, summary or full",
+                "embedding reads), function_all (with every GO term), name, summary or full",
             ),
             SPECIES_ARG,
             CORPUS_ARG,
@@ -1204,7 +1204,7 @@ COMMANDS: tuple[Command, ...] = (
                 help="embedders of the grid (default: the default model, tfidf, go, go:512, "
                 "combined:tfidf:512+go:512; the previous default, all-MiniLM-L6-v2 / card, is always a row)",
             ),
-            _arg("--views", nargs="+", help="text views (default: function card summary full)"),
+            _arg("--views", nargs="+", help="text views (default: function function_all card summary full)"),
             _arg(
                 "--protocols",
                 nargs="+",

@@ -86,6 +86,37 @@ def test_function_view_is_empty_for_a_gene_without_summary_or_go(corpus):
     assert all(corpus.render(bare[:50], view="card"))
 
 
+def test_function_all_view_keeps_every_go_term_where_function_keeps_ten_per_aspect(corpus):
+    from textcell.genes.views import MAX_TERMS_PER_ASPECT
+
+    record = corpus.record("916")  # CD3E: more GO terms per aspect than the function view keeps
+    assert len(record.go_bp) > MAX_TERMS_PER_ASPECT
+    short, full = corpus.render(["916"], view="function")[0], corpus.render(["916"], view="function_all")[0]
+    assert get_view("function_all").id == "function_all@1"
+    assert full.startswith(short.split(" Biological process:")[0])  # the same summary and masked name
+    bp = full.split("Biological process: ")[1].split(". Molecular function")[0].split("; ")
+    assert bp == list(record.go_bp)
+    assert record.go_bp[-1] not in short and record.go_bp[-1] in full
+    assert short.split("Biological process: ")[1].split(".")[0].split("; ") == list(
+        record.go_bp[:MAX_TERMS_PER_ASPECT]
+    )
+    for name in (record.symbol, *record.aliases):
+        assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", full) is None
+    cols = corpus.columns
+    few = next(
+        e
+        for e, t, go in zip(cols["entrez"], cols["type"], cols["go"], strict=True)
+        if t == "protein-coding" and 0 < len(go) <= 3
+    )
+    assert corpus.render([few], view="function_all") == corpus.render([few], view="function")
+    bare = [
+        e
+        for e, t, go in zip(cols["entrez"], cols["type"], cols["go"], strict=True)
+        if t == "protein-coding" and not go and e not in corpus.summaries
+    ]
+    assert corpus.render(bare[:20], view="function_all") == [""] * 20
+
+
 def test_mask_names_replaces_whole_words_only(corpus):
     from textcell.genes.views import mask_names
 
