@@ -1204,7 +1204,7 @@ COMMANDS: tuple[Command, ...] = (
                 help="embedders of the grid (default: the default model, tfidf, go, go:512, "
                 "combined:tfidf:512+go:512; the previous default, all-MiniLM-L6-v2 / card, is always a row)",
             ),
-            _arg("--views", nargs="+", help="text views (default: function function_all card summary full)"),
+            _arg("--views", nargs="+", help="text views (default: function card summary full)"),
             _arg(
                 "--protocols",
                 nargs="+",

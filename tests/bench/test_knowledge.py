@@ -115,22 +115,6 @@ def test_the_benchmark_scores_every_row_on_both_halves_and_knowledge_beats_spell
     assert "| go | go |" in kb.table(results, half="report")
 
 
-def test_function_all_is_eligible_for_the_default():
-    rows = []
-    for label, view, reactome, ppi in (
-        ("tfidf:512 / function", "function", 0.49, 0.74),
-        ("tfidf:512 / function_all", "function_all", 0.50, 0.75),
-        ("tfidf:512 / full", "full", 0.60, 0.90),  # reads gene names: never eligible
-    ):
-        common = {"half": "validation", "embedding": label, "kind": "text", "view": view}
-        rows += [
-            common | {"task": "reactome", "protocol": "", "mean": reactome},
-            common | {"task": "ppi", "protocol": kb.HEADLINE_PROTOCOL, "mean": ppi},
-        ]
-    assert kb.choose_default({"rows": rows}) == "tfidf:512 / function_all"
-    assert "function_all" in kb.VIEWS
-
-
 @pytest.mark.slow
 def test_every_go_term_raises_neighbour_precision_on_the_validation_half(shared_data, corpus):
     """The function view keeps 10 GO terms per aspect; function_all keeps them all. On the
