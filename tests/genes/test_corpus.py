@@ -109,7 +109,8 @@ def test_function_all_view_keeps_every_go_term_where_function_keeps_ten_per_aspe
     assert full.startswith(short.split(" Biological process:")[0])  # the same summary and masked name
     bp = full.split("Biological process: ")[1].split(". Molecular function")[0].split("; ")
     assert bp == list(record.go_bp)
-    assert record.go_bp[-1] not in short and record.go_bp[-1] in full
+    assert record.go_bp[-1] not in short
+    assert record.go_bp[-1] in full
     assert short.split("Biological process: ")[1].split(".")[0].split("; ") == list(
         record.go_bp[:MAX_TERMS_PER_ASPECT]
     )
