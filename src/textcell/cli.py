@@ -74,7 +74,7 @@ SUMMARIES_ARG = _arg(
 VIEW_ARG = _arg(
     "--view",
     default=DEFAULT_VIEW,
-    help=f"text view: function, name, card, summary or full (default {DEFAULT_VIEW})",
+    help=f"text view: function, function_all, name, card, summary or full (default {DEFAULT_VIEW})",
 )
 MODEL_ARG = _arg(
     "--model",
@@ -769,7 +769,7 @@ COMMANDS: tuple[Command, ...] = (
                 "--view",
                 default="card",
                 help="text view: card (default: the readable overview), function (what the default "
-                "embedding reads), name, summary or full",
+                "embedding reads), function_all (with every GO term), name, summary or full",
             ),
             SPECIES_ARG,
             CORPUS_ARG,

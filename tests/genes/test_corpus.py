@@ -26,6 +26,19 @@ def test_go_terms_most_informative_first(corpus):
     assert terms.index("protein binding") > terms.index("T cell receptor binding")
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="the debian route reads GO.sqlite, which spells the relations 'isa' and 'part of', while "
+    "build.PROPAGATING_RELATIONS holds 'is_a' and 'part_of': no annotation reaches an ancestor, so "
+    "n_genes counts direct annotations only (the bundled corpus needs a rebuild once fixed)",
+)
+def test_term_counts_include_descendants(corpus):
+    terms = corpus.go_terms
+    n_genes = dict(zip(terms["id"], terms["n_genes"], strict=True))
+    # "T cell receptor signaling pathway" is_a "antigen receptor-mediated signaling pathway"
+    assert n_genes["GO:0050851"] >= n_genes["GO:0050852"]
+
+
 def test_unknown_entrez_is_a_clear_error(corpus):
     with pytest.raises(InputError, match="GeneResolver"):
         corpus.record("999999999")
@@ -84,6 +97,38 @@ def test_function_view_is_empty_for_a_gene_without_summary_or_go(corpus):
     assert len(bare) > 100
     assert corpus.render(bare[:50], view="function") == [""] * 50
     assert all(corpus.render(bare[:50], view="card"))
+
+
+def test_function_all_view_keeps_every_go_term_where_function_keeps_ten_per_aspect(corpus):
+    from textcell.genes.views import MAX_TERMS_PER_ASPECT
+
+    record = corpus.record("916")  # CD3E: more GO terms per aspect than the function view keeps
+    assert len(record.go_bp) > MAX_TERMS_PER_ASPECT
+    short, full = corpus.render(["916"], view="function")[0], corpus.render(["916"], view="function_all")[0]
+    assert get_view("function_all").id == "function_all@1"
+    assert full.startswith(short.split(" Biological process:")[0])  # the same summary and masked name
+    bp = full.split("Biological process: ")[1].split(". Molecular function")[0].split("; ")
+    assert bp == list(record.go_bp)
+    assert record.go_bp[-1] not in short
+    assert record.go_bp[-1] in full
+    assert short.split("Biological process: ")[1].split(".")[0].split("; ") == list(
+        record.go_bp[:MAX_TERMS_PER_ASPECT]
+    )
+    for name in (record.symbol, *record.aliases):
+        assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", full) is None
+    cols = corpus.columns
+    few = next(
+        e
+        for e, t, go in zip(cols["entrez"], cols["type"], cols["go"], strict=True)
+        if t == "protein-coding" and 0 < len(go) <= 3
+    )
+    assert corpus.render([few], view="function_all") == corpus.render([few], view="function")
+    bare = [
+        e
+        for e, t, go in zip(cols["entrez"], cols["type"], cols["go"], strict=True)
+        if t == "protein-coding" and not go and e not in corpus.summaries
+    ]
+    assert corpus.render(bare[:20], view="function_all") == [""] * 20
 
 
 def test_mask_names_replaces_whole_words_only(corpus):

@@ -509,7 +509,7 @@ def frame(results: dict) -> pd.DataFrame:
     return pd.DataFrame(results["rows"])
 
 
-ELIGIBLE_VIEWS = ("function",)
+ELIGIBLE_VIEWS = ("function",)  # function_all (every GO term) is a candidate for the next run
 CHOICE_RULE = (
     "best mean rank over the validation half's Reactome P@10 and Lit-BM-17 ROC-AUC (degree-matched "
     "negatives, gene-disjoint split, pair features), ties broken by Reactome; eligible: the views "

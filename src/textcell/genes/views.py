@@ -56,9 +56,10 @@ def _card(record: GeneRecord) -> str:
     return " ".join(parts + _go_sentences(record))
 
 
-def _go_sentences(record: GeneRecord) -> list[str]:
+def _go_sentences(record: GeneRecord, limit: int | None = MAX_TERMS_PER_ASPECT) -> list[str]:
+    """One sentence per GO aspect: its first ``limit`` terms (most specific first), or all."""
     return [
-        f"{label}: " + "; ".join(terms[:MAX_TERMS_PER_ASPECT]) + "."
+        f"{label}: " + "; ".join(terms[:limit]) + "."
         for label, terms in (
             ("Biological process", record.go_bp),
             ("Molecular function", record.go_mf),
@@ -77,13 +78,17 @@ def mask_names(text: str, record: GeneRecord) -> str:
     return re.sub(pattern, "this gene", text)
 
 
-def _function(record: GeneRecord) -> str:
-    knowledge = _go_sentences(record)
+def _function(record: GeneRecord, limit: int | None = MAX_TERMS_PER_ASPECT) -> str:
+    knowledge = _go_sentences(record, limit)
     if not (record.summary or knowledge):
         return ""
     parts = [mask_names(record.summary, record)] if record.summary else []
     parts.append(f"Name: {mask_names(record.name, record)}.")
     return " ".join(parts + knowledge)
+
+
+def _function_all(record: GeneRecord) -> str:
+    return _function(record, None)
 
 
 def _summary(record: GeneRecord) -> str:
@@ -112,6 +117,14 @@ VIEWS: dict[str, View] = {
             "both) and GO terms; empty for a gene with neither summary nor GO terms, which then "
             "gets no vector",
             _function,
+        ),
+        View(
+            "function_all",
+            1,
+            "the function view with every GO term of the gene, not only the "
+            f"{MAX_TERMS_PER_ASPECT} most specific per aspect: for bag-of-words models (TF-IDF), which "
+            "read the whole text, where a transformer would cut it at its token limit",
+            _function_all,
         ),
     )
 }
