@@ -259,7 +259,9 @@ def main() -> None:
     parser.add_argument("--density", type=float, default=0.06)
     parser.add_argument("--dense-cells", type=int, default=5_000)
     parser.add_argument("--repeats", type=int, default=3, help="fresh-process runs (default 3)")
-    parser.add_argument("--timings", type=int, default=3, help="timings per path in a run, best kept (default 3)")
+    parser.add_argument(
+        "--timings", type=int, default=3, help="timings per path in a run, best kept (default 3)"
+    )
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker_out:

@@ -218,7 +218,7 @@ def test_embed_cells_options_default_to_the_recipe():
     args = build_parser().parse_args(["embed-cells", "in.h5ad", "-o", "out.h5ad"])
     assert args.recipe == "textcell"
     chosen = [args.method, args.hvg, args.idf, args.center, args.whiten, args.scale, args.n_top]
-    assert chosen + [args.precision] == [None] * 8
+    assert [*chosen, args.precision] == [None] * 8
     defaults = textcell.tl.embed_cells.__kwdefaults__
     assert defaults["recipe"] == "textcell"
     fields = ("method", "highly_variable", "idf", "center", "whiten", "scale", "n_top", "precision")

@@ -85,11 +85,6 @@ def to_bfloat16(values: np.ndarray) -> np.ndarray:
     return (rounded >> np.uint32(16)).astype(np.uint16)
 
 
-def from_bfloat16(bits: np.ndarray) -> np.ndarray:
-    """bfloat16 bit patterns (uint16) as float32 values (exact)."""
-    return (bits.astype(np.uint32) << np.uint32(16)).view(np.float32)
-
-
 @intrinsic
 def _bfloat16_bits_to_float32(typingctx, bits):
     """One bfloat16 (uint16 bits) as float32: the bits moved into the upper half. Plain integer
@@ -179,7 +174,9 @@ def weighted_sum(indptr, indices, values, gene_weight, embeddings, out, used):
                     w2, w3 = values[k + 2] * gene_weight[g2], values[k + 3] * gene_weight[g3]
                     w4, w5 = values[k + 4] * gene_weight[g4], values[k + 5] * gene_weight[g5]
                     w6, w7 = values[k + 6] * gene_weight[g6], values[k + 7] * gene_weight[g7]
-                    positive += (w0 > 0) + (w1 > 0) + (w2 > 0) + (w3 > 0) + (w4 > 0) + (w5 > 0) + (w6 > 0) + (w7 > 0)
+                    positive += (
+                        (w0 > 0) + (w1 > 0) + (w2 > 0) + (w3 > 0) + (w4 > 0) + (w5 > 0) + (w6 > 0) + (w7 > 0)
+                    )
                     e0, e1, e2, e3 = embeddings[g0], embeddings[g1], embeddings[g2], embeddings[g3]
                     e4, e5, e6, e7 = embeddings[g4], embeddings[g5], embeddings[g6], embeddings[g7]
                     for j in range(acc.shape[0]):

@@ -48,7 +48,8 @@ def test_standard_clusters_keep_their_graph_beside_the_users(shared_data):
     standard_clusters(adata)
     assert adata.obsp["connectivities"] is users or (adata.obsp["connectivities"] != users).nnz == 0
     graph = adata.obsp["leiden_connectivities"]
-    assert graph.shape == (600, 600) and graph.nnz > 600 * 5
+    assert graph.shape == (600, 600)
+    assert graph.nnz > 600 * 5
 
 
 def test_restricted_subclusters_are_scanpys_restrict_to(ifnb):

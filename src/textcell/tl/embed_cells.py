@@ -261,16 +261,18 @@ def _embed_into(
     table = _kernels.to_bfloat16(embeddings) if applied.get("precision") == "bfloat16" else embeddings
 
     top_n = applied["n_top"] if method == "topn" else 0
+    # z-scores of weighted: the unstored zeros count too (see _weighted_block), one vector for all cells
+    offset = (weights * mean) @ embeddings if mean is not None and not top_n else None
     target = None
     if method == "sentence":
         chunks = _sentences(adata, matrix, eligible, genes_key, applied["n_top"], model, chunk_size)
     elif _is_dask(matrix):
-        chunks = _weighted_dask(matrix, table, embeddings, weights, mean, log_normalize, top_n)
+        chunks = _weighted_dask(matrix, table, weights, mean, offset, log_normalize, top_n)
     else:
         target = target_for(embeddings.shape[1])
         in_place = target if isinstance(target, np.ndarray) else None
         chunks = _weighted(
-            matrix, adata.n_obs, table, embeddings, weights, mean, log_normalize, top_n, chunk_size,
+            matrix, adata.n_obs, table, weights, mean, offset, log_normalize, top_n, chunk_size,
             in_place,
         )  # fmt: skip
     used = np.zeros(adata.n_obs, dtype=np.int64)
@@ -376,14 +378,12 @@ def _whitened(embeddings: np.ndarray, eligible: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- methods
 
 
-def _weighted(
-    matrix, n_obs, table, embeddings, weights, mean, log_normalize, top_n, chunk_size, target=None
-):
+def _weighted(matrix, n_obs, table, weights, mean, offset, log_normalize, top_n, chunk_size, target=None):
     """(start, vectors, genes used) per chunk. The vectors are rows of ``target`` (a zeroed array)
     when one is given, else they live in one buffer reused chunk after chunk. ``table``: the
     embeddings as the kernel reads them (float32, or bfloat16 bits)."""
     rows = min(chunk_size, n_obs)
-    buffer = None if target is not None else np.zeros((rows, embeddings.shape[1]), np.float32)
+    buffer = None if target is not None else np.zeros((rows, table.shape[1]), np.float32)
     values = np.empty(0, dtype=np.float32)
     for start, csr in row_chunks(matrix, n_obs, chunk_size):
         if target is not None:
@@ -393,24 +393,21 @@ def _weighted(
             out.fill(0)
         values = values if values.size >= csr.nnz else np.empty(csr.nnz, dtype=np.float32)
         used = _weighted_block(
-            csr, table, embeddings, weights, mean, log_normalize, top_n, out, values[: csr.nnz]
+            csr, table, weights, mean, offset, log_normalize, top_n, out, values[: csr.nnz]
         )
         yield start, out, used
 
 
-def _weighted_block(
-    csr, table, embeddings, weights, mean, log_normalize, top_n, out, values=None
-) -> np.ndarray:
+def _weighted_block(csr, table, weights, mean, offset, log_normalize, top_n, out, values=None) -> np.ndarray:
     """Adds the block's weighted sums into ``out`` (zeros, one row per cell); returns genes used.
 
-    ``table`` is what the kernel sums (``embeddings``, or them in bfloat16); the offset of the
-    z-scores below is computed from the float32 ``embeddings``.
+    ``table``: the gene embeddings as the kernel reads them (float32, or bfloat16 bits).
 
     With per-gene means ``mean`` (``scale``), the sums are over values minus their means. For
     ``topn`` those are the kept entries, shifted one by one. For ``weighted`` every gene counts,
     the unstored zeros too: Σ_g w_g (x_g − μ_g) E_g = Σ_stored w_g x_g E_g − Σ_g w_g μ_g E_g, a
-    vector subtracted from every cell that uses any gene. ``values``: float32 scratch space for
-    the block's entries.
+    vector (``offset``, from the float32 embeddings) subtracted from every cell that uses any
+    gene. ``values``: float32 scratch space for the block's entries.
     """
     values = entry_values(csr, log_normalize, values)
     used = np.zeros(csr.shape[0], dtype=np.int64)
@@ -421,8 +418,8 @@ def _weighted_block(
         values[kept] -= mean[csr.indices[kept]]
     counted = used[:0] if top_n else used  # topn's were counted as they were kept
     _kernels.weighted_sum(csr.indptr, csr.indices, values, weights, table, out, counted)
-    if mean is not None and not top_n:
-        out[used > 0] -= (weights * mean) @ embeddings
+    if offset is not None:
+        out[used > 0] -= offset
     return used
 
 
@@ -430,14 +427,14 @@ def _is_dask(matrix) -> bool:
     return type(matrix).__module__.startswith("dask.")
 
 
-def _weighted_dask(matrix, table, embeddings, weights, mean, log_normalize, top_n):
+def _weighted_dask(matrix, table, weights, mean, offset, log_normalize, top_n):
     """Block by block on Dask (local or distributed); rows of one block stay together."""
     matrix = matrix.rechunk({1: -1})
-    dim = embeddings.shape[1]
+    dim = table.shape[1]
 
     def block(x):
         out = np.zeros((x.shape[0], dim), dtype=np.float32)
-        used = _weighted_block(_checked(x), table, embeddings, weights, mean, log_normalize, top_n, out)
+        used = _weighted_block(_checked(x), table, weights, mean, offset, log_normalize, top_n, out)
         return np.hstack([out, used[:, None].astype(np.float32)])
 
     result = matrix.map_blocks(
