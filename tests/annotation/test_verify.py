@@ -184,6 +184,23 @@ def test_the_label_walks_down_to_the_best_supported_subtype():
     assert set(mixed.alternatives) == {"Regulatory T cells", "Naive CD4+ T cells"}
 
 
+def test_the_label_stops_above_a_type_the_data_cannot_measure():
+    """A subtype verified below a type the panel cannot measure is not the label: the type in
+    between is what tells the lineages apart (validation_subtypes.py: a T cell cluster, two
+    thirds CD4 and a third CD8, whose memory markers verify memory CD4+ T cells)."""
+    vocabulary = CellTypes.bundled()
+    # as in the validation data's 1,267 genes: of the CD4+ T cell's markers only IL7R is measured
+    genes = ["CD3D", "CD3E", "CD2", "IL7R", "CD8A", "ANXA1", "GPR183", "CCL5", "NKG7", "CST7", "CCR7",
+             "SELL", "MS4A1", "CD79A", "CD14", "LYZ"]  # fmt: skip
+    support = _support({"t": ["CD3D", "CD2", "IL7R", "ANXA1", "GPR183", "CCL5", "SELL"]}, genes)
+    decision = decide("t", ["T cells"], support, vocabulary, load_markers("textcell"))
+    assert decision.checks["CD4+ T cells"].measured == ["IL7R"]
+    assert decision.checks["CD4+ T cells"].clears_the_way
+    assert decision.checks["Memory CD4+ T cells"].status == "verified"
+    assert (decision.label, decision.status) == ("T cells", "verified")
+    assert decision.chain == ["T cells"]
+
+
 def test_cell_ontology_and_tissue_decide_between_unrelated_roots():
     vocabulary = CellTypes.bundled()
     genes = ["EPCAM", "KRT8", "KRT18", "KRT19", "CDH1", "CLDN4", "SOX9", "CFTR", "SPP1", "KRT7", "MMP7",
