@@ -1,6 +1,6 @@
 """Build the vectors shipped with textcell: the default embedding, and the previous default.
 
-    python scripts/build_default_embeddings.py            # what is missing
+    python scripts/build_default_embeddings.py            # what is missing or out of date
     python scripts/build_default_embeddings.py --force    # rebuild every file
 
 For each shipped (model, view) — textcell's default (``textcell._defaults``) and the previous
@@ -40,9 +40,6 @@ def build(model: str, view: str, corpus: GeneCorpus, *, force: bool) -> Path:
     embedder = get_embedder(model, corpus=corpus, view=view)
     fingerprint = embedder.fingerprint()
     target = DATA / f"{fingerprint}.npz"
-    if target.is_file() and not force:
-        print(f"{model} / {view}: {target.name} is there")
-        return target
     cols = corpus.columns
     genes = [
         e
@@ -50,10 +47,16 @@ def build(model: str, view: str, corpus: GeneCorpus, *, force: bool) -> Path:
         if t == "protein-coding" or go or e in corpus.summaries
     ]
     texts = [t for t in dict.fromkeys(corpus.render(genes, view=view)) if t]
+    keys = np.frombuffer(b"".join(bytes.fromhex(text_key(fingerprint, t)) for t in texts), dtype=np.uint8)
+    if target.is_file() and not force:
+        with np.load(target) as shipped:
+            if np.array_equal(shipped["keys"].reshape(-1), keys):
+                print(f"{model} / {view}: {target.name} is there and holds every current text")
+                return target
+        print(f"{model} / {view}: {target.name} holds other texts (corpus or view changed); rebuilding")
     start = time.perf_counter()
     vectors = embed_texts(embedder, texts)
     print(f"{model} / {view}: embedded {len(texts):,} texts in {time.perf_counter() - start:.0f} s")
-    keys = np.frombuffer(b"".join(bytes.fromhex(text_key(fingerprint, t)) for t in texts), dtype=np.uint8)
     wide = vectors.shape[1] > MAX_FLOAT16_DIM
     packed = quantize(vectors) if wide else {"vectors": vectors.astype(np.float16)}
     with atomic_write(target) as handle:

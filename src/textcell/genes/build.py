@@ -40,6 +40,8 @@ ASPECTS = ("BP", "MF", "CC")
 GO_ROOTS = frozenset({"GO:0008150", "GO:0003674", "GO:0005575"})
 # Edges along which an annotation implies its ancestor term (the usual choice for term counts).
 PROPAGATING_RELATIONS = frozenset({"is_a", "part_of"})
+# GO.sqlite (Bioconductor's GO.db) spells the relations its own way; go-basic.obo spells them as above.
+GO_DB_RELATIONS = {"isa": "is_a", "part of": "part_of"}
 
 DEBIAN_PACKAGES = {"org": ("r-bioc-org.hs.eg.db", "3.16.0-1"), "go": ("r-bioc-go.db", "3.16.0-1")}
 NCBI_URLS = {
@@ -106,7 +108,7 @@ def read_debian(org_sqlite: str | os.PathLike, go_sqlite: str | os.PathLike) -> 
                 "JOIN go_term c ON c._id = r._id JOIN go_term p ON p._id = r._parent_id"
             )
             for child, parent, relation in rows:
-                if relation in PROPAGATING_RELATIONS:
+                if GO_DB_RELATIONS.get(relation, relation) in PROPAGATING_RELATIONS:
                     parents[child].add(parent)
         org_meta = dict(org.execute("SELECT name, value FROM metadata"))
         go_meta = dict(go.execute("SELECT name, value FROM metadata"))
