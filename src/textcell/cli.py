@@ -846,7 +846,7 @@ COMMANDS: tuple[Command, ...] = (
                 "--precision",
                 choices=("float32", "bfloat16"),
                 help="how gene vectors are held while cells are summed: bfloat16 is faster, within "
-                "1e-5 cosine of float32, with its own fingerprint (textcell: bfloat16)",
+                "1e-4 cosine of float32, with its own fingerprint (textcell: bfloat16)",
             ),
             _arg("--backed", action="store_true", help="read the file in chunks (large files)"),
             _arg("--genes-key", default="textcell", help="varm key of the gene embeddings"),

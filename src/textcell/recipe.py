@@ -60,8 +60,9 @@ class CellRecipe:
         Genes per cell for ``topn`` and ``sentence``.
     precision
         How the gene vectors are held while cells are summed: ``"float32"``, or ``"bfloat16"``
-        (half the bytes per gene vector read, so faster; sums stay float32, and the cell vectors
-        stay within 1e-5 cosine of float32 ones, ``benchmarks/bench_cells.py``). A bfloat16 embedding
+        (half the bytes per gene vector read, and two per vdpbf16ps where the CPU has AVX512-BF16,
+        so faster; sums stay float32, and the cell vectors stay within 1e-4 cosine of float32 ones,
+        ``benchmarks/bench_cells.py``). A bfloat16 embedding
         has its own fingerprint.
     """
 

@@ -9,7 +9,14 @@ from textcell.bench.cells import default_config
 from textcell.bench.report import readme_table
 
 ROOT = Path(__file__).resolve().parents[2]
-REPORTS = ["report", "report-annotation", "report-programs", "report-perturb", "report-knowledge", "report-scgpt"]
+REPORTS = [
+    "report",
+    "report-annotation",
+    "report-programs",
+    "report-perturb",
+    "report-knowledge",
+    "report-scgpt",
+]
 
 
 @pytest.mark.parametrize("name", REPORTS)

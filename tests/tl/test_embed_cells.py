@@ -74,9 +74,10 @@ def test_weighted_equals_the_dense_genept_reference(kang, options):
 
 @pytest.mark.parametrize("method", ["weighted", "topn"])
 @pytest.mark.parametrize("options", [{}, {"idf": False, "center": False, "whiten": False, "scale": False}])
-def test_bfloat16_gene_vectors_stay_within_1e5_cosine_of_float32(kang, method, options):
-    """The textcell recipe sums cells over bfloat16 gene vectors: the cell vectors must stay
-    within 1e-5 cosine of the float32 ones, and say which they are."""
+def test_bfloat16_gene_vectors_stay_within_1e4_cosine_of_float32(kang, method, options):
+    """The textcell recipe sums cells over bfloat16 gene vectors (and, where vdpbf16ps takes them,
+    bfloat16 weights): the cell vectors must stay within 1e-4 cosine of the float32 ones (smallest
+    measured here 0.99999; issue 24's bar is 1e-3), and say which they are."""
     cells = {}
     for precision in ("float32", "bfloat16"):
         adata = kang.copy()
@@ -85,11 +86,34 @@ def test_bfloat16_gene_vectors_stay_within_1e5_cosine_of_float32(kang, method, o
     (single, single_params), (half, half_params) = cells["float32"], cells["bfloat16"]
     norms = np.linalg.norm(single, axis=1) * np.linalg.norm(half, axis=1)
     cosine = np.einsum("ij,ij->i", single, half) / norms
-    assert cosine.min() >= 1 - 1e-5
+    assert cosine.min() >= 1 - 1e-4
     assert np.abs(single - half).max() > 0  # the two precisions really differ
     assert half_params["precision"] == "bfloat16"
     assert "precision" not in single_params
     assert half_params["cell_fingerprint"] != single_params["cell_fingerprint"]
+
+
+@pytest.mark.parametrize("dim", [64, 200])
+def test_the_bfloat16_kernel_sums_the_rounded_vectors_within_the_weights_rounding(kang, dim):
+    """weighted_sum over a bfloat16 table against the float64 sum of the same rounded vectors: each
+    column within 2^-9 of the sum of its terms' magnitudes (the weights' rounding where the CPU's
+    vdpbf16ps takes them; dim 200 leaves 8 columns to the widening path) — a wrong pairing,
+    interleave or tail would be off by whole terms — and the same count of genes used."""
+    from textcell._kernels import to_bfloat16, weighted_sum
+
+    counts = sparse.csr_matrix(kang.X, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    values = np.log1p(counts.data)
+    gene_weight = np.where(rng.random(counts.shape[1]) < 0.1, 0, rng.uniform(0.5, 2, counts.shape[1]))
+    gene_weight = gene_weight.astype(np.float32)
+    table = to_bfloat16(rng.standard_normal((counts.shape[1], dim)).astype(np.float32))
+    rounded = (table.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    out, used = np.zeros((counts.shape[0], dim), np.float32), np.zeros(counts.shape[0], np.int64)
+    weighted_sum(counts.indptr, counts.indices, values, gene_weight, table, out, used)
+    weights = sparse.csr_matrix((values * gene_weight[counts.indices], counts.indices, counts.indptr))
+    exact, magnitude = weights @ rounded, abs(weights) @ np.abs(rounded)
+    assert np.all(np.abs(out - exact) <= 2**-9 * magnitude + 1e-6 * magnitude.max())
+    assert np.array_equal(used, (weights > 0).sum(axis=1).A1)
 
 
 def test_the_textcell_recipe_sums_in_bfloat16_and_genept_w_in_float32(kang):
