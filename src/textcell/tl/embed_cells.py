@@ -107,7 +107,7 @@ def embed_cells(
         Genes per cell for ``topn`` and ``sentence``.
     precision
         How the gene vectors are held while the cells are summed (in float32): ``"bfloat16"`` (the
-        ``textcell`` recipe's choice: half the bytes per gene vector read, 1.1–1.5× faster for
+        ``textcell`` recipe's choice: half the bytes per gene vector read, 1.4–1.6× faster for
         ``weighted`` and ``topn`` in ``benchmarks/bench_cells.py``; on CPUs with AVX512-BF16 the
         weights are rounded to bfloat16 too, two gene vectors per vdpbf16ps instruction; cell vectors
         within 1e-4 cosine of float32 ones, 0.99999 or closer on Kang's cells) or
