@@ -21,6 +21,7 @@ Side by side in one run, each in a fresh process (the same texts, seeded sample,
              shipped vectors serve it, no model runs.
 
     python benchmarks/bench_embed.py --default-only   # the shipped and default rows, side by side
+    python benchmarks/bench_embed.py --rows plain textcell bfloat16   # only these rows (plain always runs)
 
 Each row runs ``--repeats`` times (default 3), every time in a fresh process, the repeats
 interleaved (plain, textcell, …, then again); ratios to plain are taken within a repeat. Model
@@ -147,7 +148,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3, help="fresh-process runs of every row (default 3)")
     parser.add_argument("--default-only", action="store_true", help="only the shipped and default rows")
+    parser.add_argument(
+        "--rows", nargs="+", choices=KINDS, default=list(KINDS), help="rows to run (default: all; plain always)"
+    )
     args = parser.parse_args()
+    kinds = [kind for kind in KINDS if kind in {"plain", *args.rows}]
+    if "cached" in kinds and "textcell" not in kinds:
+        parser.error("the cached row reads the cache the textcell row fills: add textcell to --rows")
     import numpy as np
 
     corpus = GeneCorpus.load()
@@ -165,19 +172,30 @@ def main() -> None:
                 run("shipped", genes_file, tmp / "shipped.npy", tmp / "cache-shipped"),
                 run("default", genes_file, tmp / "default.npy", tmp / "cache-default"),
             )
-        runs: dict[str, list[dict]] = {kind: [] for kind in KINDS}
+        runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
         for repeat in range(args.repeats):  # interleaved: a drift in the machine hits every row alike
             print(f"repeat {repeat + 1} of {args.repeats}", flush=True)
             caches = {"cached": "cache", "shipped": "cache-empty"}
-            for kind in KINDS:
+            for kind in kinds:
                 cache = (
                     tmp / f"{caches.get(kind, 'cache' if kind == 'textcell' else f'cache-{kind}')}-{repeat}"
                 )
                 runs[kind].append(run(kind, genes_file, tmp / f"{kind}.npy", cache))
         plain_vectors = np.load(tmp / "plain.npy")
-        difference = float(np.abs(plain_vectors - np.load(tmp / "textcell.npy")).max())
-        cosines = np.sum(plain_vectors * np.load(tmp / "bfloat16.npy"), axis=1)
-        shipped_error = float(np.abs(np.load(tmp / "shipped.npy") - np.load(tmp / "cached.npy")).max())
+        nan = float("nan")
+        difference = (
+            float(np.abs(plain_vectors - np.load(tmp / "textcell.npy")).max()) if "textcell" in kinds else nan
+        )
+        cosines = (
+            np.sum(plain_vectors * np.load(tmp / "bfloat16.npy"), axis=1)
+            if "bfloat16" in kinds
+            else np.array([nan])
+        )
+        shipped_error = (
+            float(np.abs(np.load(tmp / "shipped.npy") - np.load(tmp / "cached.npy")).max())
+            if {"shipped", "cached"} <= set(kinds)
+            else nan
+        )
 
     plain_rates = [r["texts"] / r["seconds"] for r in runs["plain"]]
     rows = {}
