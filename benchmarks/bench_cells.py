@@ -10,12 +10,14 @@ weighted (GenePT-w) at d = 384 and 1536 on a synthetic count matrix (seed 0):
 - scipy:     the same maths with scipy's sparse `X @ E`;
 - dense:     dense `X @ E` in float32 (on a slice of cells where all would not fit);
 - genept:    GenePT's published path, `np.dot(X.toarray(), lookup_embed)` with its float64 table.
-Reported: cells/s (the best of ``--timings`` timings of each path within a run, fewer for a path
-that has already run 20 s: the dense references take a second or two, too short for one timing
-to be stable), the ratios to dense and
-to GenePT's path, the smallest cosine of textcell's cell vectors to the float32 scipy path's, peak
-extra memory (tracemalloc of numpy/scipy buffers), and the achieved GFLOP/s (2·nnz·d useful
-flops) against the machine's dense sgemm rate measured in the same run.
+Each run times the paths in ``--timings`` rounds, every path once per round, back to back (a path
+that has already run 20 s sits the later rounds out: scipy's). Reported: cells/s (each path's best
+round), the ratios to dense and to GenePT's path (the median over rounds of the ratio within a
+round, so that a drift of the machine between paths cancels: timed in a block per path, GenePT's
+path ran 2,429-4,671 cells/s in three runs), the smallest cosine of textcell's cell vectors to
+the float32 scipy path's, peak extra memory (tracemalloc of numpy/scipy buffers), and the
+achieved GFLOP/s (2·nnz·d useful flops) against the machine's dense sgemm rate measured in the
+same run.
 
 sentence (GenePT-s) building on 10,000 cells: textcell's top-gene kernel vs GenePT's per-cell
 dense loop (argsort of every cell's full row), with a check that the sentences are identical.
@@ -134,30 +136,39 @@ def bench_weighted(counts: sparse.csr_matrix, dim: int, chunk: int, dense_cells:
         return l2(np.dot(x, lookup_embed))
 
     embed_cells(adata[:100].copy(), normalize="counts", **GENEPT_ARITHMETIC)  # compile
-    rows = {}
     paths = {"textcell": (ours, n), "textcell-f32": (lambda: ours("float32"), n), "scipy": (scipy_path, n)}
     paths |= {"dense": (dense_path, dense_cells), "genept": (genept_path, dense_cells)}
-    results = {}
-    for name in PATHS:
-        fn, cells = paths[name]
-        tracemalloc.start()
-        spent, seconds = 0.0, float("inf")
-        for _ in range(timings):  # a path that has run TIMING_BUDGET seconds is timed no more
+    seconds = {name: [] for name in PATHS}  # per round; None where a path sat the round out
+    peaks, results = dict.fromkeys(PATHS, 0), {}
+    for _ in range(timings):  # rounds: every path once, back to back, so a drift hits all alike
+        for name in PATHS:
+            fn, cells = paths[name]
+            if sum(s for s in seconds[name] if s) >= TIMING_BUDGET:  # timed enough
+                seconds[name].append(None)
+                continue
+            tracemalloc.start()
             elapsed, result = timed(fn)
-            seconds, spent = min(seconds, elapsed), spent + elapsed
-            if spent >= TIMING_BUDGET:
-                break
-        results[name] = np.array(result)  # a copy: ours writes into the same obsm array each time
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
+            peaks[name] = max(peaks[name], tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+            seconds[name].append(elapsed)
+            results.setdefault(name, np.array(result))  # a copy: ours writes into one obsm array
+    rows = {}
+    for name in PATHS:
+        cells = paths[name][1]
+        best = min(s for s in seconds[name] if s)
         nnz = counts[:cells].nnz
         rows[name] = {
             "cells": cells,
-            "seconds": seconds,
-            "cells_per_s": cells / seconds,
-            "peak_mb": peak / 1e6,
-            "gflops": 2 * nnz * dim / seconds / 1e9,
+            "seconds": best,
+            "seconds_per_round": seconds[name],
+            "cells_per_s": cells / best,
+            "peak_mb": peaks[name] / 1e6,
+            "gflops": 2 * nnz * dim / best / 1e9,
         }
+        for reference in ("dense", "genept"):
+            rows[name][f"x_{reference}_per_round"] = ratios_per_round(
+                seconds[name], cells, seconds[reference], paths[reference][1]
+            )
         if name != "textcell":
             ours_result, result = results["textcell"][:cells], results[name]
             difference = np.abs(ours_result - result).max()
@@ -165,8 +176,14 @@ def bench_weighted(counts: sparse.csr_matrix, dim: int, chunk: int, dense_cells:
             cosine = np.einsum("ij,ij->i", ours_result, result) / np.linalg.norm(result, axis=1)
             rows[f"min_cosine_vs_{name}"] = float(cosine.min())  # ours are unit vectors
         speed, peak = rows[name]["cells_per_s"], rows[name]["peak_mb"]
-        print(f"d={dim} {name:>8}: {speed:,.0f} cells/s, peak {peak:,.0f} MB", flush=True)
+        print(f"d={dim} {name:>12}: {speed:,.0f} cells/s, peak {peak:,.0f} MB", flush=True)
     return rows
+
+
+def ratios_per_round(mine: list, cells: int, theirs: list, their_cells: int) -> list[float]:
+    """Rate ÷ the reference's rate in each round where both were timed (back to back)."""
+    both = [(s, t) for s, t in zip(mine, theirs, strict=True) if s is not None and t is not None]
+    return [(cells / s) / (their_cells / t) for s, t in both]
 
 
 def genept_sentences(dense_rows: np.ndarray, symbols: np.ndarray, k: int) -> list[str]:
@@ -232,12 +249,8 @@ def summarize_runs(runs: list[dict]) -> dict:
             rows = [(run["weighted"][dim], run["sgemm_gflops"]) for run in runs]
             out["weighted"][dim][name] = {
                 "cells_per_s": median_range([w[name]["cells_per_s"] for w, _ in rows]),
-                "x_dense": median_range(
-                    [w[name]["cells_per_s"] / w["dense"]["cells_per_s"] for w, _ in rows]
-                ),
-                "x_genept": median_range(
-                    [w[name]["cells_per_s"] / w["genept"]["cells_per_s"] for w, _ in rows]
-                ),
+                "x_dense": median_range([float(np.median(w[name]["x_dense_per_round"])) for w, _ in rows]),
+                "x_genept": median_range([float(np.median(w[name]["x_genept_per_round"])) for w, _ in rows]),
                 "gflops": median_range([w[name]["gflops"] for w, _ in rows]),
                 "of_sgemm": median_range([w[name]["gflops"] / sgemm for w, sgemm in rows]),
                 "peak_mb": max(w[name]["peak_mb"] for w, _ in rows),
@@ -260,7 +273,7 @@ def main() -> None:
     parser.add_argument("--dense-cells", type=int, default=5_000)
     parser.add_argument("--repeats", type=int, default=3, help="fresh-process runs (default 3)")
     parser.add_argument(
-        "--timings", type=int, default=3, help="timings per path in a run, best kept (default 3)"
+        "--timings", type=int, default=5, help="rounds of timings of every path in a run (default 5)"
     )
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

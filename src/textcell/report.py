@@ -18,6 +18,7 @@ from importlib.metadata import version
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 
 from ._io import atomic_write
 from .annotation.result import AnnotationResult
@@ -165,10 +166,20 @@ def _svg(figure) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def _inherited_from(groups: pd.DataFrame) -> dict[str, str]:
+    """Sub-clusters whose label and status are their group's: sub-cluster → group."""
+    if "inherited" not in groups:  # annotated before the column existed
+        return {}
+    flags = groups["inherited"].astype(str) == "True"  # h5ad stores the flags as text
+    chosen = groups.loc[flags]
+    return dict(zip(chosen["group"].astype(str), chosen["refined_from"].astype(str), strict=True))
+
+
 def _table(result: AnnotationResult, colors: dict) -> str:
     from .pl.annotation import checked_type, natural_order
 
     frame = result.groups.iloc[natural_order(result.groups["group"])].reset_index(drop=True)
+    inherited = _inherited_from(frame)
     frame = frame.reindex(columns=GROUP_COLUMNS).fillna("").astype(str)
     evidence = result.evidence.astype({"group": str, "cell_type": str, "marker": str})
     for index, row in frame.iterrows():  # an unknown group: the evidence of its closest candidate
@@ -184,6 +195,8 @@ def _table(result: AnnotationResult, colors: dict) -> str:
         color = colors.get(row["group"])
         if color is not None:
             cells["group"] = f'<span class="swatch" style="background:{_hex(color)}"></span>{cells["group"]}'
+        if row["group"] in inherited:  # verified on the whole group it was split from, not on its own
+            cells["status"] += f" (as group {html.escape(inherited[row['group']])})"
         if row["n_cells"].isdigit():
             cells["n_cells"] = f"{int(row['n_cells']):,}"
         if re.fullmatch(r"CL:\d{7}", row["cell_ontology"]):
@@ -192,7 +205,7 @@ def _table(result: AnnotationResult, colors: dict) -> str:
                 f'<a href="http://purl.obolibrary.org/obo/{term.replace(":", "_")}">{term}</a>'
             )
         rows.append(
-            f'<tr class="{cells["status"]}">' + "".join(f"<td>{c}</td>" for c in cells.values()) + "</tr>"
+            f'<tr class="{row["status"]}">' + "".join(f"<td>{c}</td>" for c in cells.values()) + "</tr>"
         )
     body = "\n".join(rows)
     return f'<table id="evidence"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>'

@@ -150,3 +150,31 @@ def test_annotating_again_without_refinement_drops_the_refined_groups(both):
     assert result.params["groupby"] == "leiden"
     assert not result.params["subtypes"]["refine"]
     assert (result.groups["refined_from"] == "").all()
+
+
+def test_inherited_labels_are_marked_with_the_group_that_verified_them(ifnb, both, tmp_path):
+    # with seed 2 the rest of the monocyte cluster does not verify "Monocytes" on its own markers
+    options = dict(groupby="leiden", markers="panglaodb", tissue=TISSUE, text=False, copy=True)
+    adata = textcell.tl.annotate(ifnb, subtypes=True, seed=2, **options)
+    plain, refined = (AnnotationResult.from_adata(a, KEY) for a in (both[0], adata))
+    first = plain.groups.set_index("group")
+    groups = refined.groups
+    flag = groups["inherited"].astype(str) == "True"
+    inherited, own = groups[flag], groups[~flag & (groups["refined_from"] != "")]
+    assert (groups.loc[flag, "refined_from"] != "").all()
+    shown = groups[["group", "label", "status", "refined_from", "inherited", "supporting"]]
+    assert len(inherited), shown
+    assert len(own), shown
+    vocabulary = CellTypes.bundled()
+    for row in inherited.itertuples():  # its group's label and status, verified on the whole group
+        parent = first.loc[row.refined_from]
+        assert (row.label, row.status) == (parent["label"], parent["status"])
+    for row in own.itertuples():  # verified on its own markers, at or below its group's label
+        assert row.status == "verified"
+        assert row.supporting
+        assert vocabulary.is_a(row.label, first.at[row.refined_from, "label"])
+    annotation_report(adata, tmp_path / "report.html")
+    page = (tmp_path / "report.html").read_text()
+    for row in inherited.itertuples():
+        assert f"{row.status} (as group {row.refined_from})" in page
+    assert page.count(" (as group ") == len(inherited)

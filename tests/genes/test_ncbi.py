@@ -253,15 +253,39 @@ def test_api_key_is_sent_but_never_leaked(server, fetch, cache, ids, caplog, mon
     assert all(KEY.encode() not in f.read_bytes() for f in files)
 
 
-def test_min_interval_follows_key(server, fetch, ids):
-    start = time.monotonic()
+class FakeClock:
+    """time.monotonic and time.sleep where only sleeping moves the clock: the waits a rate limiter
+    asks for, free of how long the requests themselves took on a loaded machine."""
+
+    def __init__(self):
+        self.now, self.sleeps = 1000.0, []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_min_interval_follows_key(server, fetch, ids, monkeypatch):
+    import textcell.genes.ncbi as ncbi
+
+    clock = FakeClock()
+    monkeypatch.setattr(ncbi, "time", clock)
     fetch(ids[:3], batch_size=1, min_interval=None)
-    without_key = time.monotonic() - start
-    start = time.monotonic()
+    without_key, clock.sleeps = clock.sleeps, []
     fetch(ids[3:6], batch_size=1, min_interval=None, api_key=KEY)
-    with_key = time.monotonic() - start
-    assert without_key >= 2 / 3
-    assert 2 / 10 <= with_key < 2 / 3
+    assert len(server.requests) == 6
+    # NCBI allows 3 requests a second without a key and 10 with one
+    assert without_key == pytest.approx([0.35, 0.35])
+    assert clock.sleeps == pytest.approx([0.11, 0.11])
+
+
+def test_requests_keep_min_interval_apart_in_real_time(server, fetch, ids):
+    start = time.monotonic()
+    fetch(ids[:3], batch_size=1, min_interval=0.25)
+    assert time.monotonic() - start >= 2 * 0.25  # a lower bound only: a loaded machine is slower
 
 
 @pytest.mark.parametrize("bad", [["7157", "TP53"], ["0"], [-5], ["7157.0"], [" "], [1.5]])

@@ -22,7 +22,10 @@ class AnnotationResult:
         :mod:`~textcell.annotation.quality`), ``cell_ontology, cell_ontology_label, chain`` (the
         verification path, root first, ``" > "``-joined), ``depth, basis`` (whose markers verified
         it: ``textcell``, ``consensus``, ``database`` or ``user``), ``supporting, contradicting,
-        missing, alternatives, sources, top_genes``.
+        missing, alternatives``, ``refined_from`` (a sub-cluster's group, with subtype
+        refinement), ``inherited`` (True where the label and status are that group's, verified on
+        the whole group: the marker columns are then the sub-cluster's own, which may be weaker
+        against its sibling sub-clusters), ``sources, top_genes``.
     evidence
         Tidy: one row per (group, checked cell type, canonical marker) with ``role``
         (``supporting``, ``missing`` or ``contradicting``), ``chosen`` (the group's label),

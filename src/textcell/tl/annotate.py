@@ -495,6 +495,7 @@ def _group_table(
                 "missing": ", ".join(evidence.missing) if evidence else "",
                 "alternatives": ", ".join(decision.alternatives),
                 "refined_from": decision.refined_from,
+                "inherited": decision.inherited,
                 "sources": ", ".join(sorted(set(proposers))),
                 "top_genes": ", ".join(top_genes.get(decision.group, [])[:10]),
             }
