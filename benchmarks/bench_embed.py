@@ -149,7 +149,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="fresh-process runs of every row (default 3)")
     parser.add_argument("--default-only", action="store_true", help="only the shipped and default rows")
     parser.add_argument(
-        "--rows", nargs="+", choices=KINDS, default=list(KINDS), help="rows to run (default: all; plain always)"
+        "--rows", nargs="+", choices=KINDS, default=list(KINDS), help="rows (default all; plain always)"
     )
     args = parser.parse_args()
     kinds = [kind for kind in KINDS if kind in {"plain", *args.rows}]
