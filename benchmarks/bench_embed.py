@@ -178,11 +178,8 @@ def main() -> None:
         runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
         for repeat in range(args.repeats):  # interleaved: a drift in the machine hits every row alike
             print(f"repeat {repeat + 1} of {args.repeats}", flush=True)
-            caches = {"cached": "cache", "shipped": "cache-empty"}
             for kind in kinds:
-                cache = (
-                    tmp / f"{caches.get(kind, 'cache' if kind == 'textcell' else f'cache-{kind}')}-{repeat}"
-                )
+                cache = tmp / f"{CACHES.get(kind, f'cache-{kind}')}-{repeat}"
                 runs[kind].append(run(kind, genes_file, tmp / f"{kind}.npy", cache))
         plain_vectors = np.load(tmp / "plain.npy")
         nan = float("nan")
